@@ -1,0 +1,340 @@
+//! Settings: the TOML file, the command-line overrides, and the validated [`Settings`] the rest of
+//! the program is given. Nothing reads configuration from anywhere else; no globals.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting {key} = {value:?}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// The config file as written (every field optional; defaults fill the gaps).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub proxy: ProxySection,
+    #[serde(default)]
+    pub charset: CharsetSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    pub listen: Option<String>,
+    pub target: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_packet_bytes: Option<usize>,
+    pub connect_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CharsetSection {
+    pub mode: Option<CharsetMode>,
+    pub default: Option<String>,
+    pub collation: Option<String>,
+    pub validate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub format: Option<LogFormat>,
+}
+
+/// Whose charset a session starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CharsetMode {
+    /// The configured default, whatever the client declared (for replays).
+    Pin,
+    /// The client's own declared charset (for applications that choose theirs on purpose).
+    Honor,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the real server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `host:port`, resolved at each connection.
+    Tcp(String),
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp(addr) => f.write_str(addr),
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Charset handling for every session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CharsetSettings {
+    pub mode: CharsetMode,
+    /// The charset a pinned session starts with.
+    pub default: String,
+    /// Its collation; `None` takes the target's default collation for the charset.
+    pub collation: Option<String>,
+    /// Refuse statements whose bytes are invalid in the session charset.
+    pub validate: bool,
+}
+
+/// Validated settings for `serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub target: Target,
+    pub max_connections: usize,
+    /// The largest packet a client may send (the protocol's own limit is 1 GiB).
+    pub max_packet_bytes: usize,
+    pub connect_timeout: Duration,
+    pub charset: CharsetSettings,
+    pub log_format: LogFormat,
+}
+
+/// Values given on the command line; each one overrides the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub target: Option<String>,
+    pub max_connections: Option<usize>,
+    pub charset_mode: Option<CharsetMode>,
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
+pub const DEFAULT_TARGET: &str = "127.0.0.1:3306";
+const MAX_PROTOCOL_PACKET: usize = 1 << 30;
+
+impl ConfigFile {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies the command-line overrides and validates the result.
+    pub fn resolve(self, cli: Overrides) -> Result<Settings, ConfigError> {
+        let listen_text = cli
+            .listen
+            .or(self.proxy.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "proxy.listen",
+            value: listen_text.clone(),
+            reason: "expected an address such as 127.0.0.1:3307",
+        })?;
+        let target_text = cli
+            .target
+            .or(self.proxy.target)
+            .unwrap_or_else(|| DEFAULT_TARGET.to_owned());
+        let target = parse_target(&target_text)?;
+        let max_connections = cli
+            .max_connections
+            .or(self.proxy.max_connections)
+            .unwrap_or(1024);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "proxy.max_connections",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        let max_packet_bytes = self.proxy.max_packet_bytes.unwrap_or(MAX_PROTOCOL_PACKET);
+        if !(1024..=MAX_PROTOCOL_PACKET).contains(&max_packet_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "proxy.max_packet_bytes",
+                value: max_packet_bytes.to_string(),
+                reason: "must be between 1024 and 1073741824 (the protocol's limit)",
+            });
+        }
+        let default = cli
+            .charset
+            .or(self.charset.default)
+            .unwrap_or_else(|| "utf8mb4".to_owned())
+            .to_ascii_lowercase();
+        check_name("charset.default", &default)?;
+        let collation = cli
+            .collation
+            .or(self.charset.collation)
+            .map(|c| c.to_ascii_lowercase())
+            .filter(|c| !c.is_empty());
+        if let Some(c) = &collation {
+            check_name("charset.collation", c)?;
+            if !c.starts_with(&format!("{default}_")) {
+                return Err(ConfigError::Invalid {
+                    key: "charset.collation",
+                    value: c.clone(),
+                    reason: "a collation must belong to charset.default",
+                });
+            }
+        }
+        Ok(Settings {
+            listen,
+            target,
+            max_connections,
+            max_packet_bytes,
+            connect_timeout: Duration::from_secs(self.proxy.connect_timeout_secs.unwrap_or(10)),
+            charset: CharsetSettings {
+                mode: cli
+                    .charset_mode
+                    .or(self.charset.mode)
+                    .unwrap_or(CharsetMode::Pin),
+                default,
+                collation,
+                validate: self.charset.validate.unwrap_or(true),
+            },
+            log_format: cli
+                .log_format
+                .or(self.log.format)
+                .unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+fn parse_target(text: &str) -> Result<Target, ConfigError> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        return Ok(Target::Unix(PathBuf::from(path)));
+    }
+    if text.starts_with('/') || text.starts_with('.') {
+        return Ok(Target::Unix(PathBuf::from(text)));
+    }
+    let port_ok = text
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !port_ok {
+        return Err(ConfigError::Invalid {
+            key: "proxy.target",
+            value: text.to_owned(),
+            reason: "expected host:port or a unix socket path",
+        });
+    }
+    Ok(Target::Tcp(text.to_owned()))
+}
+
+/// Charset and collation names end up in SQL the proxy sends, so only plain names are allowed.
+fn check_name(key: &'static str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ConfigError::Invalid {
+            key,
+            value: name.to_owned(),
+            reason: "expected a charset or collation name (letters, digits, _)",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses_and_resolves() {
+        let text = include_str!("../config/replaygate.toml");
+        let file = ConfigFile::parse(text).expect("config/replaygate.toml parses");
+        let settings = file.resolve(Overrides::default()).expect("and validates");
+        assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(settings.charset.mode, CharsetMode::Pin);
+        assert_eq!(settings.charset.default, "utf8mb4");
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_and_pin_utf8mb4() {
+        let s = ConfigFile::default().resolve(Overrides::default()).unwrap();
+        assert!(s.listen.ip().is_loopback());
+        assert_eq!(s.target, Target::Tcp("127.0.0.1:3306".into()));
+        assert_eq!(s.charset.mode, CharsetMode::Pin);
+        assert!(s.charset.validate);
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let file = ConfigFile::parse("[proxy]\ntarget = \"db:3306\"\n[charset]\nmode = \"pin\"\n")
+            .unwrap();
+        let s = file
+            .resolve(Overrides {
+                target: Some("/run/mysqld/mysqld.sock".into()),
+                charset_mode: Some(CharsetMode::Honor),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!(s.target, Target::Unix("/run/mysqld/mysqld.sock".into()));
+        assert_eq!(s.charset.mode, CharsetMode::Honor);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = ConfigFile::default()
+            .resolve(Overrides {
+                target: Some("nohost".into()),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("proxy.target"), "{err}");
+        let err = ConfigFile::default()
+            .resolve(Overrides {
+                charset: Some("utf8mb4; DROP".into()),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("charset.default"), "{err}");
+        let err = ConfigFile::default()
+            .resolve(Overrides {
+                collation: Some("latin1_swedish_ci".into()),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("belong"), "{err}");
+        assert!(
+            ConfigFile::parse("[proxy]\nlisten_on = 1\n").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! The `replaygate` binary: parse the command line, set up logging, run, and turn the outcome
+//! into an exit code. Everything else lives in the library.
+
+mod cli;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, ServeArgs};
+use replaygate::config::{ConfigFile, LogFormat, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // The whole chain: "cannot bind 127.0.0.1:3307: Address already in use".
+            eprintln!("replaygate: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = resolve(&args)?;
+            init_tracing(settings.log_format);
+            serve(settings)
+        }
+        Command::CheckConfig(args) => {
+            let settings = resolve(&args)?;
+            println!("{settings:#?}");
+            println!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    Ok(file.resolve(args.overrides())?)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("replaygate=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = replaygate::server::bind(&settings)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        replaygate::server::run(listener, Arc::new(settings), shutdown_on_signals(shutdown)).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on ctrl-c or SIGTERM, whichever comes first.
+async fn shutdown_on_signals(ctrl_c: impl std::future::Future<Output = ()>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,165 @@
+//! The connection to the target server, and the few queries replaygate itself sends on it
+//! (reading the collation catalog, pinning the session charset).
+//!
+//! Internal queries run only between client commands, on the client's own backend session, so
+//! they see and change exactly the session the client's statements run in.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+use super::error::SessionError;
+use crate::config::Target;
+use crate::protocol::command::{ReplyShape, code};
+use crate::protocol::response::{ResponseTracker, ServerErrorInfo, Step};
+use crate::protocol::{PacketStream, ProtocolError};
+use mysql_common::constants::CapabilityFlags;
+
+/// A TCP or unix-socket connection to the target.
+#[derive(Debug)]
+pub enum BackendIo {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl BackendIo {
+    /// Connects to the target.
+    pub async fn connect(target: &Target) -> std::io::Result<Self> {
+        Ok(match target {
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await?;
+                // Statements are small and latency-bound: never wait to coalesce them.
+                stream.set_nodelay(true)?;
+                Self::Tcp(stream)
+            }
+            Target::Unix(path) => Self::Unix(UnixStream::connect(path).await?),
+        })
+    }
+}
+
+impl AsyncRead for BackendIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for BackendIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The result of an internal query: rows of text columns (`None` for NULL).
+pub type TextRows = Vec<Vec<Option<String>>>;
+
+/// Runs one query of replaygate's own on the backend and collects its text rows.
+///
+/// Returns the server's error as `Err(Ok(info))` so callers can tell "the target said no"
+/// from "the connection failed".
+pub async fn internal_query(
+    backend: &mut PacketStream<BackendIo>,
+    caps: CapabilityFlags,
+    sql: &str,
+) -> Result<Result<TextRows, ServerErrorInfo>, SessionError> {
+    backend.reset_seq();
+    let mut command = Vec::with_capacity(sql.len() + 1);
+    command.push(code::COM_QUERY);
+    command.extend_from_slice(sql.as_bytes());
+    backend
+        .send_packet(&command)
+        .await
+        .map_err(SessionError::Backend)?;
+    backend.flush().await.map_err(SessionError::Backend)?;
+
+    let mut tracker = ResponseTracker::new(ReplyShape::ResultSets, caps);
+    let mut rows = TextRows::new();
+    let mut columns = None;
+    loop {
+        let packet = backend
+            .expect_packet()
+            .await
+            .map_err(SessionError::Backend)?;
+        let column_count =
+            *columns.get_or_insert_with(|| usize::from(packet.first().copied().unwrap_or(0)));
+        match tracker.feed(&packet).map_err(SessionError::Backend)? {
+            Step::Done(outcome) => {
+                return Ok(match outcome.error {
+                    Some(err) => Err(err),
+                    None => Ok(rows),
+                });
+            }
+            Step::Row => rows.push(parse_text_row(&packet, column_count)),
+            Step::More => {}
+            Step::LocalInfile => {
+                return Err(SessionError::Backend(ProtocolError::Malformed {
+                    what: "reply to an internal query",
+                }));
+            }
+        }
+    }
+}
+
+fn parse_text_row(packet: &[u8], columns: usize) -> Vec<Option<String>> {
+    let mut row = Vec::with_capacity(columns);
+    let mut rest = packet;
+    for _ in 0..columns {
+        match rest.split_first() {
+            Some((0xfb, tail)) => {
+                row.push(None);
+                rest = tail;
+            }
+            Some(_) => {
+                let (len, header) = match rest[0] {
+                    n @ 0..=0xfa => (usize::from(n), 1),
+                    0xfc if rest.len() >= 3 => {
+                        (usize::from(u16::from_le_bytes([rest[1], rest[2]])), 3)
+                    }
+                    0xfd if rest.len() >= 4 => (
+                        usize::from(rest[1])
+                            | usize::from(rest[2]) << 8
+                            | usize::from(rest[3]) << 16,
+                        4,
+                    ),
+                    _ => break,
+                };
+                let Some(value) = rest.get(header..header + len) else {
+                    break;
+                };
+                row.push(Some(String::from_utf8_lossy(value).into_owned()));
+                rest = &rest[header + len..];
+            }
+            None => break,
+        }
+    }
+    row
+}

@@ -1,0 +1,346 @@
+//! Opening a session: connect to the target, relay its greeting and the client's
+//! authentication, then set the backend session up (collation catalog, pinned charset) before
+//! the client is told it is in.
+
+use std::sync::Arc;
+
+use mysql_common::constants::CapabilityFlags;
+use tokio::net::TcpStream;
+
+use super::backend::{BackendIo, internal_query};
+use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
+use super::error::SessionError;
+use super::state::SessionState;
+use super::{ProxyContext, Session};
+use crate::config::CharsetMode;
+use crate::protocol::handshake::{
+    AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, patch_client_hello,
+    patch_greeting,
+};
+use crate::protocol::reply::err_packet;
+use crate::protocol::{PacketStream, ProtocolError};
+
+/// CR_CONN_HOST_ERROR: what a client would have seen had it dialled the dead target itself.
+const CR_CONN_HOST_ERROR: u16 = 2003;
+/// ER_NOT_SUPPORTED_AUTH_MODE, for authentication replaygate cannot relay honestly.
+const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
+
+/// The collation id put in the handshake before the target's catalog is known: the
+/// classic ids, which MySQL and MariaDB share.
+fn classic_collation_id(charset: &str) -> u8 {
+    match charset {
+        "latin1" => 8,
+        "utf8" | "utf8mb3" => 33,
+        "binary" => 63,
+        "ascii" => 11,
+        _ => 45, // utf8mb4_general_ci
+    }
+}
+
+impl Session {
+    /// Connects to the target and relays the connection phase. On success the client has been
+    /// told it is in and the backend session is set up.
+    pub(super) async fn open(
+        id: u64,
+        client: TcpStream,
+        ctx: Arc<ProxyContext>,
+    ) -> Result<Option<Session>, SessionError> {
+        let settings = &ctx.settings;
+        let mut client = PacketStream::new(client, settings.max_packet_bytes);
+        let backend = match tokio::time::timeout(
+            settings.connect_timeout,
+            BackendIo::connect(&settings.target),
+        )
+        .await
+        {
+            Ok(Ok(io)) => io,
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {:?}", settings.connect_timeout),
+                };
+                let message = format!(
+                    "replaygate: cannot connect to the target {}: {reason}",
+                    settings.target
+                );
+                let _ = client
+                    .send_packet(&err_packet(CR_CONN_HOST_ERROR, b"HY000", &message))
+                    .await;
+                client.shutdown().await;
+                return Err(SessionError::Connect {
+                    target: settings.target.to_string(),
+                    reason,
+                });
+            }
+        };
+        let mut backend = PacketStream::new(backend, usize::MAX);
+
+        // The greeting (or an ERR such as "too many connections", relayed as is).
+        let mut greeting_packet = backend
+            .expect_packet()
+            .await
+            .map_err(SessionError::Backend)?;
+        if greeting_packet.first() == Some(&0xff) {
+            client
+                .send_packet(&greeting_packet)
+                .await
+                .map_err(SessionError::Client)?;
+            client.shutdown().await;
+            return Ok(None);
+        }
+        let greeting = patch_greeting(&mut greeting_packet).map_err(SessionError::Backend)?;
+        client
+            .send_packet(&greeting_packet)
+            .await
+            .map_err(SessionError::Client)?;
+        client.flush().await.map_err(SessionError::Client)?;
+
+        // The client's handshake response, with the charset pinned.
+        let Some(mut hello_packet) = client.read_packet().await.map_err(SessionError::Client)?
+        else {
+            return Ok(None);
+        };
+        let pin = (settings.charset.mode == CharsetMode::Pin).then(|| {
+            ctx.catalog
+                .get()
+                .and_then(|c| {
+                    c.pinned(
+                        &settings.charset.default,
+                        settings.charset.collation.as_deref(),
+                    )
+                })
+                .and_then(|c| u8::try_from(c.id).ok())
+                .unwrap_or_else(|| classic_collation_id(&settings.charset.default))
+        });
+        let hello = match patch_client_hello(&mut hello_packet, pin)
+            .map_err(SessionError::Client)?
+        {
+            Ok(hello) => hello,
+            Err(refusal) => {
+                let message = match refusal {
+                    HelloRefusal::TlsRequested => {
+                        "replaygate: TLS is not supported between the client and replaygate yet; \
+                         connect without TLS (mariadb --skip-ssl) on a trusted network or loopback"
+                    }
+                    HelloRefusal::Pre41Protocol => {
+                        "replaygate: clients older than MySQL 4.1 are not supported"
+                    }
+                };
+                client
+                    .send_packet(&err_packet(ER_NOT_SUPPORTED_AUTH_MODE, b"08004", message))
+                    .await
+                    .map_err(SessionError::Client)?;
+                client.flush().await.map_err(SessionError::Client)?;
+                return Err(SessionError::Refused(message.to_owned()));
+            }
+        };
+        let caps = greeting.capabilities & hello.capabilities;
+        // Both legs count packets in lockstep: every packet read on one is written to the other.
+        backend
+            .send_packet(&hello_packet)
+            .await
+            .map_err(SessionError::Backend)?;
+        backend.flush().await.map_err(SessionError::Backend)?;
+
+        let Some(accepted) = relay_authentication(&mut client, &mut backend).await? else {
+            return Ok(None);
+        };
+
+        let mut session = Session::new(id, client, backend, greeting, caps, &hello, ctx);
+        match session.setup_backend(&hello, pin).await? {
+            Ok(()) => {
+                session
+                    .client
+                    .send_packet(&accepted)
+                    .await
+                    .map_err(SessionError::Client)?;
+                session.client.flush().await.map_err(SessionError::Client)?;
+                Ok(Some(session))
+            }
+            Err(message) => {
+                session
+                    .client
+                    .send_packet(&err_packet(1273, b"HY000", &message))
+                    .await
+                    .map_err(SessionError::Client)?;
+                session.client.flush().await.map_err(SessionError::Client)?;
+                Err(SessionError::Refused(message))
+            }
+        }
+    }
+
+    fn new(
+        id: u64,
+        client: PacketStream<TcpStream>,
+        backend: PacketStream<BackendIo>,
+        greeting: ServerGreeting,
+        caps: CapabilityFlags,
+        hello: &ClientHello,
+        ctx: Arc<ProxyContext>,
+    ) -> Session {
+        let database = hello
+            .database
+            .as_ref()
+            .map(|d| String::from_utf8_lossy(d).into_owned());
+        let state = SessionState::new(
+            hello.user.clone(),
+            database,
+            ctx.settings.charset.default.clone(),
+        );
+        Session {
+            id,
+            client,
+            backend,
+            lex: crate::sql::LexOptions {
+                no_backslash_escapes: false,
+                target_version: greeting.version_number,
+                is_mariadb: greeting.is_mariadb,
+            },
+            greeting,
+            caps,
+            state,
+            ctx,
+            last_acknowledged: None,
+            halted: None,
+        }
+    }
+
+    /// Reads the target's collation catalog (once per process) and applies the session charset.
+    /// `Ok(Err(message))`: the charset cannot be set up and the client must be refused.
+    pub(super) async fn setup_backend(
+        &mut self,
+        hello: &ClientHello,
+        pinned_byte: Option<u8>,
+    ) -> Result<Result<(), String>, SessionError> {
+        if self.ctx.catalog.get().is_none() {
+            let rows = match internal_query(&mut self.backend, self.caps, CATALOG_QUERY).await? {
+                Ok(rows) => rows,
+                Err(e) => {
+                    return Ok(Err(format!(
+                        "replaygate: cannot read the target's collations: {}",
+                        e.message
+                    )));
+                }
+            };
+            let catalog = CollationCatalog::from_entries(rows.into_iter().filter_map(|r| {
+                Some(CollationEntry {
+                    id: r.first()?.as_ref()?.parse().ok()?,
+                    name: r.get(1)?.clone()?.to_ascii_lowercase(),
+                    charset: r.get(2)?.clone()?.to_ascii_lowercase(),
+                    is_default: r.get(3)?.as_deref() == Some("Yes"),
+                })
+            }));
+            let _ = self.ctx.catalog.set(catalog);
+        }
+        let Some(catalog) = self.ctx.catalog.get() else {
+            return Ok(Err(
+                "replaygate: the target's collation catalog is unavailable".into(),
+            ));
+        };
+        let charset_settings = &self.ctx.settings.charset;
+        match charset_settings.mode {
+            CharsetMode::Honor => {
+                if let Some(c) = catalog.by_id(u64::from(hello.collation)) {
+                    self.state.charset = c.charset.clone();
+                    self.state.collation = Some(c.name.clone());
+                }
+                Ok(Ok(()))
+            }
+            CharsetMode::Pin => {
+                let Some(wanted) = catalog.pinned(
+                    &charset_settings.default,
+                    charset_settings.collation.as_deref(),
+                ) else {
+                    return Ok(Err(format!(
+                        "replaygate: the target does not know charset.default = {} / charset.collation = {}; \
+                         pick one from SHOW COLLATION on the target",
+                        charset_settings.default,
+                        charset_settings
+                            .collation
+                            .as_deref()
+                            .unwrap_or("(its default)")
+                    )));
+                };
+                self.state.charset = wanted.charset.clone();
+                self.state.collation = Some(wanted.name.clone());
+                if pinned_byte.map(u64::from) != Some(wanted.id) {
+                    let sql = format!("SET NAMES '{}' COLLATE '{}'", wanted.charset, wanted.name);
+                    if let Err(e) = internal_query(&mut self.backend, self.caps, &sql).await? {
+                        return Ok(Err(format!(
+                            "replaygate: cannot pin the session charset ({sql}): {}",
+                            e.message
+                        )));
+                    }
+                }
+                Ok(Ok(()))
+            }
+        }
+    }
+}
+
+/// Relays the authentication exchange until the server accepts or refuses the client. Returns
+/// the server's OK (not yet sent to the client) on success, `None` when the client was refused
+/// (the server's ERR has been relayed) or left.
+pub(super) async fn relay_authentication(
+    client: &mut PacketStream<TcpStream>,
+    backend: &mut PacketStream<BackendIo>,
+) -> Result<Option<bytes::BytesMut>, SessionError> {
+    loop {
+        let packet = backend
+            .expect_packet()
+            .await
+            .map_err(SessionError::Backend)?;
+        match auth_turn(&packet) {
+            AuthTurn::Accepted => return Ok(Some(packet)),
+            AuthTurn::Refused => {
+                client
+                    .send_packet(&packet)
+                    .await
+                    .map_err(SessionError::Client)?;
+                client.flush().await.map_err(SessionError::Client)?;
+                return Ok(None);
+            }
+            AuthTurn::Unrelayable { plugin } => {
+                let message = format!(
+                    "replaygate: the target asked for {plugin} authentication, which through a proxy would \
+                     authenticate replaygate's own OS user instead of the client; give the account a \
+                     password-based plugin (e.g. ALTER USER ... IDENTIFIED VIA mysql_native_password USING \
+                     PASSWORD('...')) to replay through replaygate"
+                );
+                client
+                    .send_packet(&err_packet(ER_NOT_SUPPORTED_AUTH_MODE, b"08004", &message))
+                    .await
+                    .map_err(SessionError::Client)?;
+                client.flush().await.map_err(SessionError::Client)?;
+                return Err(SessionError::Refused(message));
+            }
+            AuthTurn::Server => {
+                client
+                    .send_packet(&packet)
+                    .await
+                    .map_err(SessionError::Client)?;
+            }
+            AuthTurn::Client => {
+                client
+                    .send_packet(&packet)
+                    .await
+                    .map_err(SessionError::Client)?;
+                client.flush().await.map_err(SessionError::Client)?;
+                let Some(answer) = client.read_packet().await.map_err(SessionError::Client)? else {
+                    return Ok(None);
+                };
+                backend
+                    .send_packet(&answer)
+                    .await
+                    .map_err(SessionError::Backend)?;
+                backend.flush().await.map_err(SessionError::Backend)?;
+            }
+        }
+    }
+}
+
+impl From<ProtocolError> for SessionError {
+    fn from(e: ProtocolError) -> Self {
+        SessionError::Client(e)
+    }
+}

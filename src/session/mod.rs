@@ -1,0 +1,492 @@
+//! One client session: the statement pipeline between a client and its own backend connection.
+//!
+//! Each command goes through the same named stages, in order:
+//!
+//! 1. **read** the client's command packet;
+//! 2. **inspect** it (COM_QUERY / COM_STMT_PREPARE text: split, event headers, charset check,
+//!    session effects, collation translation — [`query::plan_query`], pure);
+//! 3. **decide**: forward the original bytes, forward a rewrite, or answer with replaygate's own ERR;
+//! 4. **forward** to the target and **relay** its response to completion, byte for byte;
+//! 5. **record**: apply the effects of the statements the target accepted to the session state.
+//!
+//! Errors split once, here: the target's errors are relayed verbatim as part of its response;
+//! replaygate's refusals are ERR packets whose message starts with `replaygate:`; a failed
+//! transport ends the session, with an ERR to the client if the client is still there.
+
+mod backend;
+pub mod charset;
+mod connect;
+pub mod error;
+pub mod query;
+pub mod state;
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mysql_common::constants::CapabilityFlags;
+use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
+use tracing::{debug, info, warn};
+
+use self::backend::BackendIo;
+use self::charset::CollationCatalog;
+pub use self::error::SessionError;
+use self::query::{InspectOptions, QueryPlan, STATEMENT_PREVIEW_CHARS, plan_query};
+use self::state::{SessionState, StreamPosition};
+use crate::config::Settings;
+use crate::protocol::command::{self, ReplyShape, Unsupported, code};
+use crate::protocol::handshake::{ServerGreeting, change_user_database, patch_change_user_charset};
+use crate::protocol::reply::err_packet;
+use crate::protocol::response::{Outcome, ResponseTracker, Step};
+use crate::protocol::{PacketStream, ProtocolError};
+use crate::sql::{LexOptions, escape_for_message};
+
+/// What every session shares: the settings, and facts about the target learned once.
+#[derive(Debug)]
+pub struct ProxyContext {
+    pub settings: Arc<Settings>,
+    /// The target's collations, read by the first session that connects.
+    pub catalog: OnceCell<CollationCatalog>,
+}
+
+impl ProxyContext {
+    pub fn new(settings: Arc<Settings>) -> Self {
+        Self {
+            settings,
+            catalog: OnceCell::new(),
+        }
+    }
+}
+
+/// CR_SERVER_LOST: the client's own code for "the server went away during the query".
+const CR_SERVER_LOST: u16 = 2013;
+/// ER_NET_PACKET_TOO_LARGE, as the server itself would answer an oversized packet.
+const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
+
+/// A connected, authenticated client session.
+#[derive(Debug)]
+pub struct Session {
+    id: u64,
+    client: PacketStream<TcpStream>,
+    backend: PacketStream<BackendIo>,
+    greeting: ServerGreeting,
+    /// Capabilities both client and server agreed on.
+    caps: CapabilityFlags,
+    lex: LexOptions,
+    state: SessionState,
+    ctx: Arc<ProxyContext>,
+    /// The last statement the target acknowledged, for the log when the target dies.
+    last_acknowledged: Option<String>,
+    /// Why the session stopped forwarding, if it did (reserved for the guard's sticky halt).
+    halted: Option<String>,
+}
+
+/// Serves one client from accept to close. Never panics the process: every failure ends in a
+/// log line.
+pub async fn serve_client(id: u64, client: TcpStream, ctx: Arc<ProxyContext>) {
+    let peer = client
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let _ = client.set_nodelay(true);
+    let session = match Session::open(id, client, ctx).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            debug!(session = id, %peer, "client left or was refused by the target during authentication");
+            return;
+        }
+        Err(e) => {
+            warn!(session = id, %peer, error = %e, "session not opened");
+            return;
+        }
+    };
+    info!(
+        session = id,
+        %peer,
+        user = %session.state.user,
+        target_version = %session.greeting.version,
+        charset = %session.state.charset,
+        collation = session.state.collation.as_deref().unwrap_or(""),
+        "session opened"
+    );
+    let mut session = session;
+    match session.run().await {
+        Ok(()) => info!(
+            session = id,
+            statements = session.state.acknowledged,
+            "session closed"
+        ),
+        Err(e) => session.fail(e).await,
+    }
+}
+
+impl Session {
+    /// The command loop.
+    async fn run(&mut self) -> Result<(), SessionError> {
+        loop {
+            self.client.reset_seq();
+            self.backend.reset_seq();
+            let Some(packet) = self
+                .client
+                .read_packet()
+                .await
+                .map_err(SessionError::Client)?
+            else {
+                return Ok(());
+            };
+            let Some(&command) = packet.first() else {
+                return Err(SessionError::Client(ProtocolError::Malformed {
+                    what: "empty command",
+                }));
+            };
+            match command {
+                code::COM_QUIT => {
+                    self.backend
+                        .send_packet(&packet)
+                        .await
+                        .map_err(SessionError::Backend)?;
+                    self.backend.shutdown().await;
+                    return Ok(());
+                }
+                code::COM_QUERY => self.query(packet).await?,
+                code::COM_INIT_DB => {
+                    let outcome = self.forward(&packet, ReplyShape::Single).await?;
+                    if outcome.error.is_none() {
+                        self.state.database =
+                            Some(String::from_utf8_lossy(&packet[1..]).into_owned());
+                    }
+                }
+                code::COM_STMT_PREPARE => self.prepare(packet).await?,
+                code::COM_CHANGE_USER => self.change_user(packet).await?,
+                code::COM_RESET_CONNECTION => {
+                    let outcome = self.forward(&packet, ReplyShape::Single).await?;
+                    if outcome.error.is_none() {
+                        self.reset_state().await?;
+                    }
+                }
+                other => match command::reply_shape(other) {
+                    Ok(shape) => {
+                        self.forward(&packet, shape).await?;
+                    }
+                    Err(Unsupported::ReplicationStream) => {
+                        self.refuse(
+                            1235,
+                            b"42000",
+                            &format!(
+                                "replaygate: {} (replication stream) is not supported through replaygate; \
+                                 connect replicas to the server directly",
+                                command::name(other)
+                            ),
+                        )
+                        .await?;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Stages 2-5 for a COM_QUERY.
+    async fn query(&mut self, packet: BytesMut) -> Result<(), SessionError> {
+        let plan = self.inspect(&packet[1..]);
+        self.log_statements(&packet[1..], &plan);
+        if let Some(refusal) = &plan.refusal {
+            warn!(
+                session = self.id,
+                code = refusal.code,
+                "{}",
+                refusal.message
+            );
+            return self
+                .refuse(refusal.code, &refusal.sql_state, &refusal.message)
+                .await;
+        }
+        for t in &plan.translations {
+            warn!(
+                session = self.id,
+                from = %t.from,
+                to = %t.to,
+                at = %StreamPosition::of(&self.state),
+                "the target does not know this collation; translated to its closest equivalent"
+            );
+        }
+        let outcome = match &plan.rewritten {
+            Some(text) => {
+                let mut rewritten = Vec::with_capacity(text.len() + 1);
+                rewritten.push(code::COM_QUERY);
+                rewritten.extend_from_slice(text);
+                self.forward(&rewritten, ReplyShape::ResultSets).await?
+            }
+            None => self.forward(&packet, ReplyShape::ResultSets).await?,
+        };
+        self.record(&packet[1..], &plan, &outcome);
+        Ok(())
+    }
+
+    fn inspect(&self, text: &[u8]) -> QueryPlan {
+        let mut lex = self.lex;
+        lex.no_backslash_escapes = self.state.no_backslash_escapes;
+        plan_query(
+            text,
+            &self.state,
+            InspectOptions {
+                lex,
+                validate_charset: self.ctx.settings.charset.validate,
+                catalog: self.ctx.catalog.get().unwrap_or(&EMPTY_CATALOG),
+            },
+        )
+    }
+
+    /// Applies what the target accepted: the effects of the statements before any error.
+    fn record(&mut self, text: &[u8], plan: &QueryPlan, outcome: &Outcome) {
+        let catalog = self.ctx.catalog.get().unwrap_or(&EMPTY_CATALOG);
+        let accepted = usize::try_from(outcome.succeeded).unwrap_or(usize::MAX);
+        for stmt in plan.statements.iter().take(accepted) {
+            if let Some(header) = &stmt.header {
+                self.state.observe_header(header);
+            }
+            for effect in &stmt.effects {
+                self.state
+                    .apply(effect, |id| catalog.by_id(id).map(|c| c.charset.clone()));
+            }
+            self.state.acknowledged += 1;
+        }
+        if let Some(stmt) = plan
+            .statements
+            .get(accepted.min(plan.statements.len().saturating_sub(1)))
+        {
+            if outcome.error.is_none() {
+                self.last_acknowledged = Some(format!(
+                    "{} ({})",
+                    escape_for_message(&text[stmt.range.clone()], STATEMENT_PREVIEW_CHARS),
+                    StreamPosition::of(&self.state)
+                ));
+            } else if let Some(err) = &outcome.error {
+                // The server's error went to the client verbatim; the log keeps where it was.
+                debug!(
+                    session = self.id,
+                    code = err.code,
+                    message = %err.message,
+                    at = %StreamPosition::of(&self.state),
+                    "target refused a statement"
+                );
+            }
+        }
+    }
+
+    fn log_statements(&self, text: &[u8], plan: &QueryPlan) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        for stmt in &plan.statements {
+            let position = stmt.header.as_ref().and_then(|h| h.position);
+            let thread = stmt.header.as_ref().and_then(|h| h.thread_id);
+            debug!(
+                session = self.id,
+                position,
+                thread,
+                gtid = self.state.gtid.display().unwrap_or_default(),
+                db = self.state.database.as_deref().unwrap_or(""),
+                charset = %self.state.charset,
+                foreign_key_checks = self.state.foreign_key_checks,
+                sql_log_bin = self.state.sql_log_bin,
+                in_transaction = self.state.in_transaction,
+                statement = %escape_for_message(&text[stmt.range.clone()], 120),
+                "statement"
+            );
+        }
+    }
+
+    /// COM_STMT_PREPARE text is checked like a query's; it has no session effects.
+    async fn prepare(&mut self, packet: BytesMut) -> Result<(), SessionError> {
+        let plan = self.inspect(&packet[1..]);
+        if let Some(refusal) = plan.refusal {
+            warn!(
+                session = self.id,
+                code = refusal.code,
+                "{}",
+                refusal.message
+            );
+            return self
+                .refuse(refusal.code, &refusal.sql_state, &refusal.message)
+                .await;
+        }
+        self.forward(&packet, ReplyShape::Prepare).await?;
+        Ok(())
+    }
+
+    async fn change_user(&mut self, mut packet: BytesMut) -> Result<(), SessionError> {
+        let settings = &self.ctx.settings;
+        let pinned = (settings.charset.mode == crate::config::CharsetMode::Pin)
+            .then(|| {
+                self.ctx
+                    .catalog
+                    .get()
+                    .and_then(|c| {
+                        c.pinned(
+                            &settings.charset.default,
+                            settings.charset.collation.as_deref(),
+                        )
+                    })
+                    .and_then(|c| u8::try_from(c.id).ok())
+            })
+            .flatten();
+        if let Some(byte) = pinned {
+            patch_change_user_charset(&mut packet, self.caps, byte);
+        }
+        let database = change_user_database(&packet, self.caps);
+        self.backend
+            .send_packet(&packet)
+            .await
+            .map_err(SessionError::Backend)?;
+        self.backend.flush().await.map_err(SessionError::Backend)?;
+        let Some(accepted) =
+            connect::relay_authentication(&mut self.client, &mut self.backend).await?
+        else {
+            return Ok(());
+        };
+        self.client
+            .send_packet(&accepted)
+            .await
+            .map_err(SessionError::Client)?;
+        self.client.flush().await.map_err(SessionError::Client)?;
+        self.state.database = database.map(|d| String::from_utf8_lossy(&d).into_owned());
+        self.reset_state().await
+    }
+
+    /// After COM_RESET_CONNECTION or COM_CHANGE_USER the server session starts afresh: so does
+    /// ours, with the charset pinned again.
+    async fn reset_state(&mut self) -> Result<(), SessionError> {
+        let fresh = SessionState::new(
+            self.state.user.clone(),
+            self.state.database.clone(),
+            self.ctx.settings.charset.default.clone(),
+        );
+        self.state = fresh;
+        if self.ctx.settings.charset.mode == crate::config::CharsetMode::Pin
+            && let Some(wanted) = self.ctx.catalog.get().and_then(|c| {
+                c.pinned(
+                    &self.ctx.settings.charset.default,
+                    self.ctx.settings.charset.collation.as_deref(),
+                )
+            })
+        {
+            let sql = format!("SET NAMES '{}' COLLATE '{}'", wanted.charset, wanted.name);
+            self.state.collation = Some(wanted.name.clone());
+            if let Err(e) = backend::internal_query(&mut self.backend, self.caps, &sql).await? {
+                warn!(session = self.id, error = %e.message, "cannot re-pin the session charset after a reset");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stage 4: forwards a command and relays the target's response to completion.
+    async fn forward(&mut self, packet: &[u8], shape: ReplyShape) -> Result<Outcome, SessionError> {
+        self.backend
+            .send_packet(packet)
+            .await
+            .map_err(SessionError::Backend)?;
+        self.backend.flush().await.map_err(SessionError::Backend)?;
+        if shape == ReplyShape::None {
+            return Ok(Outcome::default());
+        }
+        let mut tracker = ResponseTracker::new(shape, self.caps);
+        loop {
+            let reply = self
+                .backend
+                .expect_packet()
+                .await
+                .map_err(SessionError::Backend)?;
+            let step = tracker.feed(&reply).map_err(SessionError::Backend)?;
+            self.client
+                .send_packet(&reply)
+                .await
+                .map_err(SessionError::Client)?;
+            match step {
+                Step::More | Step::Row => {}
+                Step::LocalInfile => self.relay_local_infile().await?,
+                Step::Done(outcome) => {
+                    self.client.flush().await.map_err(SessionError::Client)?;
+                    if let Some(status) = outcome.status {
+                        self.state.observe_status(status);
+                    }
+                    return Ok(outcome);
+                }
+            }
+        }
+    }
+
+    /// The client answers a LOCAL INFILE request with the file's content, ended by an empty
+    /// packet; the target then sends its reply.
+    async fn relay_local_infile(&mut self) -> Result<(), SessionError> {
+        self.client.flush().await.map_err(SessionError::Client)?;
+        loop {
+            let data = self
+                .client
+                .read_packet()
+                .await
+                .map_err(SessionError::Client)?
+                .ok_or(SessionError::Client(ProtocolError::UnexpectedEof))?;
+            self.backend
+                .send_packet(&data)
+                .await
+                .map_err(SessionError::Backend)?;
+            if data.is_empty() {
+                self.backend.flush().await.map_err(SessionError::Backend)?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Answers the client with replaygate's own ERR; the command is not forwarded.
+    async fn refuse(
+        &mut self,
+        code: u16,
+        sql_state: &[u8; 5],
+        message: &str,
+    ) -> Result<(), SessionError> {
+        self.client
+            .send_packet(&err_packet(code, sql_state, message))
+            .await
+            .map_err(SessionError::Client)?;
+        self.client.flush().await.map_err(SessionError::Client)
+    }
+
+    /// Ends a session that failed: log where the replay stood and tell the client if possible.
+    async fn fail(&mut self, error: SessionError) {
+        let last = self.last_acknowledged.as_deref().unwrap_or("none");
+        match &error {
+            SessionError::Backend(_) => {
+                warn!(
+                    session = self.id,
+                    error = %error,
+                    acknowledged = self.state.acknowledged,
+                    last_acknowledged = %last,
+                    "lost the target mid-stream; statements after the last acknowledged one may not have been applied"
+                );
+                let message = format!(
+                    "replaygate: lost the connection to the target ({error}); the current statement's outcome \
+                     is unknown. The last statement the target acknowledged in this session: {last}. Check the \
+                     target's state before resuming the replay."
+                );
+                let _ = self.refuse(CR_SERVER_LOST, b"HY000", &message).await;
+            }
+            SessionError::Client(ProtocolError::TooLarge { limit }) => {
+                let message = format!(
+                    "replaygate: the client sent a packet larger than proxy.max_packet_bytes ({limit} bytes); \
+                     the session is closed. Raise max_packet_bytes in the config if the statement is legitimate."
+                );
+                warn!(session = self.id, "{message}");
+                let _ = self
+                    .refuse(ER_NET_PACKET_TOO_LARGE, b"08S01", &message)
+                    .await;
+            }
+            _ => warn!(session = self.id, error = %error, "session closed on bad client input"),
+        }
+        self.client.shutdown().await;
+        self.backend.shutdown().await;
+        let _ = self.halted.take();
+    }
+}
+
+static EMPTY_CATALOG: std::sync::LazyLock<CollationCatalog> =
+    std::sync::LazyLock::new(CollationCatalog::default);
