@@ -190,7 +190,7 @@ fn an_unreachable_target_is_an_error_the_client_sees() {
         "{text}"
     );
     assert!(
-        proxy.log().contains("session not opened"),
+        proxy.wait_for_log("session not opened", Duration::from_secs(10)),
         "{}",
         proxy.log()
     );

@@ -20,8 +20,9 @@ use crate::protocol::handshake::{
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, ProtocolError};
 
-/// CR_CONN_HOST_ERROR: what a client would have seen had it dialled the dead target itself.
-const CR_CONN_HOST_ERROR: u16 = 2003;
+/// ER_NET_READ_ERROR: the server-side code closest to "the target cannot be reached" (client-side
+/// codes such as 2003 in an ERR packet make libmariadb report "malformed packet").
+const ER_NET_READ_ERROR: u16 = 1158;
 /// ER_NOT_SUPPORTED_AUTH_MODE, for authentication replaygate cannot relay honestly.
 const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
 
@@ -64,7 +65,7 @@ impl Session {
                     settings.target
                 );
                 let _ = client
-                    .send_packet(&err_packet(CR_CONN_HOST_ERROR, b"HY000", &message))
+                    .send_packet(&err_packet(ER_NET_READ_ERROR, b"08S01", &message))
                     .await;
                 client.shutdown().await;
                 return Err(SessionError::Connect {

@@ -58,8 +58,9 @@ impl ProxyContext {
     }
 }
 
-/// CR_SERVER_LOST: the client's own code for "the server went away during the query".
-const CR_SERVER_LOST: u16 = 2013;
+/// ER_NET_READ_ERROR. Not CR_SERVER_LOST (2013): client-side codes in an ERR packet make
+/// libmariadb report "malformed packet" instead of the message.
+const ER_NET_READ_ERROR: u16 = 1158;
 /// ER_NET_PACKET_TOO_LARGE, as the server itself would answer an oversized packet.
 const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 
@@ -468,7 +469,7 @@ impl Session {
                      is unknown. The last statement the target acknowledged in this session: {last}. Check the \
                      target's state before resuming the replay."
                 );
-                let _ = self.refuse(CR_SERVER_LOST, b"HY000", &message).await;
+                let _ = self.refuse(ER_NET_READ_ERROR, b"08S01", &message).await;
             }
             SessionError::Client(ProtocolError::TooLarge { limit }) => {
                 let message = format!(

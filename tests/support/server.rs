@@ -239,6 +239,7 @@ impl MariaDb {
             .arg(format!("--binlog-format={}", self.opts.binlog_format))
             .arg(format!("--server-id={}", self.opts.server_id))
             .args(INNODB_SIZES)
+            .arg(private_tmpdir(dir))
             .args([
                 "--innodb-flush-log-at-trx-commit=2",
                 "--sync-binlog=0",
@@ -313,6 +314,14 @@ fn mariadbd_path() -> &'static str {
 }
 
 /// `mariadb-install-db` into `dir/data`, output in `dir/install.log`; panics with it on failure.
+/// Each server gets its own tmpdir: concurrent bootstraps sharing /tmp were seen to trip over
+/// each other's temporary tables ("Unknown table 'mysql.tmp_user_sys'").
+fn private_tmpdir(dir: &Path) -> String {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("create server tmpdir");
+    format!("--tmpdir={}", tmp.display())
+}
+
 fn install_db(dir: &Path) {
     let log_path = dir.join("install.log");
     let log = File::create(&log_path).expect("create install.log");
@@ -325,6 +334,7 @@ fn install_db(dir: &Path) {
         .arg(format!("--datadir={}", dir.join("data").display()))
         .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
         .args(INNODB_SIZES)
+        .arg(private_tmpdir(dir))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup install.log"))
         .stderr(log)
