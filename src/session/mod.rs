@@ -279,12 +279,12 @@ impl Session {
             return;
         }
         for stmt in &plan.statements {
-            let position = stmt.header.as_ref().and_then(|h| h.position);
-            let thread = stmt.header.as_ref().and_then(|h| h.thread_id);
+            // A statement without its own header belongs to the event of the last header seen.
+            let event = stmt.header.as_ref().or(self.state.event.as_ref());
             debug!(
                 session = self.id,
-                position,
-                thread,
+                position = event.and_then(|h| h.position),
+                thread = event.and_then(|h| h.thread_id).or(self.state.pseudo_thread_id),
                 gtid = self.state.gtid.display().unwrap_or_default(),
                 db = self.state.database.as_deref().unwrap_or(""),
                 charset = %self.state.charset,
