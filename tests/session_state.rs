@@ -32,7 +32,7 @@ fn comments_carry_binlog_positions_threads_and_gtids_into_the_session() {
             l.split_once("SET @@session.gtid_seq_no=")
                 .map(|(_, rest)| rest)
         })
-        .last()
+        .next_back()
         .and_then(|l| l.split('*').next())
         .expect("a GTID sequence number")
         .to_owned();
