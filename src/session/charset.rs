@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::config::{CharsetMode, CharsetSettings};
 use crate::sql::{SessionEffect, SetValue};
 
 /// One collation the target knows.
@@ -17,6 +18,13 @@ pub struct CollationEntry {
     pub name: String,
     pub charset: String,
     pub is_default: bool,
+}
+
+impl CollationEntry {
+    /// The statement that puts a session in this collation.
+    pub fn set_names(&self) -> String {
+        format!("SET NAMES '{}' COLLATE '{}'", self.charset, self.name)
+    }
 }
 
 /// The target's collations.
@@ -117,6 +125,15 @@ impl CollationCatalog {
         match collation {
             Some(name) => self.by_name(name),
             None => self.default_for(charset),
+        }
+    }
+
+    /// The collation sessions are pinned to under these settings; `None` in honor mode or when
+    /// the target does not know it.
+    pub fn pinned_for(&self, settings: &CharsetSettings) -> Option<&CollationEntry> {
+        match settings.mode {
+            CharsetMode::Pin => self.pinned(&settings.default, settings.collation.as_deref()),
+            CharsetMode::Honor => None,
         }
     }
 }

@@ -13,12 +13,12 @@ use super::error::SessionError;
 use super::state::SessionState;
 use super::{ProxyContext, Session};
 use crate::config::CharsetMode;
+use crate::protocol::PacketStream;
 use crate::protocol::handshake::{
     AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, patch_client_hello,
     patch_greeting,
 };
 use crate::protocol::reply::err_packet;
-use crate::protocol::{PacketStream, ProtocolError};
 
 /// ER_NET_READ_ERROR: the server-side code closest to "the target cannot be reached" (client-side
 /// codes such as 2003 in an ERR packet make libmariadb report "malformed packet").
@@ -101,15 +101,12 @@ impl Session {
         else {
             return Ok(None);
         };
+        // Before the first session has read the target's catalog, the classic ids (which MySQL
+        // and MariaDB share) stand in; setup_backend corrects the session if they differ.
         let pin = (settings.charset.mode == CharsetMode::Pin).then(|| {
             ctx.catalog
                 .get()
-                .and_then(|c| {
-                    c.pinned(
-                        &settings.charset.default,
-                        settings.charset.collation.as_deref(),
-                    )
-                })
+                .and_then(|c| c.pinned_for(&settings.charset))
                 .and_then(|c| u8::try_from(c.id).ok())
                 .unwrap_or_else(|| classic_collation_id(&settings.charset.default))
         });
@@ -202,7 +199,7 @@ impl Session {
             state,
             ctx,
             last_acknowledged: None,
-            halted: None,
+            catalog: Arc::default(),
         }
     }
 
@@ -213,31 +210,34 @@ impl Session {
         hello: &ClientHello,
         pinned_byte: Option<u8>,
     ) -> Result<Result<(), String>, SessionError> {
-        if self.ctx.catalog.get().is_none() {
-            let rows = match internal_query(&mut self.backend, self.caps, CATALOG_QUERY).await? {
-                Ok(rows) => rows,
-                Err(e) => {
-                    return Ok(Err(format!(
-                        "replaygate: cannot read the target's collations: {}",
-                        e.message
-                    )));
-                }
-            };
-            let catalog = CollationCatalog::from_entries(rows.into_iter().filter_map(|r| {
-                Some(CollationEntry {
-                    id: r.first()?.as_ref()?.parse().ok()?,
-                    name: r.get(1)?.clone()?.to_ascii_lowercase(),
-                    charset: r.get(2)?.clone()?.to_ascii_lowercase(),
-                    is_default: r.get(3)?.as_deref() == Some("Yes"),
-                })
-            }));
-            let _ = self.ctx.catalog.set(catalog);
-        }
-        let Some(catalog) = self.ctx.catalog.get() else {
-            return Ok(Err(
-                "replaygate: the target's collation catalog is unavailable".into(),
-            ));
+        let catalog = match self.ctx.catalog.get() {
+            Some(catalog) => Arc::clone(catalog),
+            None => {
+                let rows = match internal_query(&mut self.backend, self.caps, CATALOG_QUERY).await?
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        return Ok(Err(format!(
+                            "replaygate: cannot read the target's collations: {}",
+                            e.message
+                        )));
+                    }
+                };
+                let catalog = Arc::new(CollationCatalog::from_entries(
+                    rows.into_iter().filter_map(|r| {
+                        Some(CollationEntry {
+                            id: r.first()?.as_ref()?.parse().ok()?,
+                            name: r.get(1)?.clone()?.to_ascii_lowercase(),
+                            charset: r.get(2)?.clone()?.to_ascii_lowercase(),
+                            is_default: r.get(3)?.as_deref() == Some("Yes"),
+                        })
+                    }),
+                ));
+                // Another session may have won the race; either copy describes the same target.
+                Arc::clone(self.ctx.catalog.get_or_init(|| async { catalog }).await)
+            }
         };
+        self.catalog = Arc::clone(&catalog);
         let charset_settings = &self.ctx.settings.charset;
         match charset_settings.mode {
             CharsetMode::Honor => {
@@ -265,7 +265,7 @@ impl Session {
                 self.state.charset = wanted.charset.clone();
                 self.state.collation = Some(wanted.name.clone());
                 if pinned_byte.map(u64::from) != Some(wanted.id) {
-                    let sql = format!("SET NAMES '{}' COLLATE '{}'", wanted.charset, wanted.name);
+                    let sql = wanted.set_names();
                     if let Err(e) = internal_query(&mut self.backend, self.caps, &sql).await? {
                         return Ok(Err(format!(
                             "replaygate: cannot pin the session charset ({sql}): {}",
@@ -337,11 +337,5 @@ pub(super) async fn relay_authentication(
                 backend.flush().await.map_err(SessionError::Backend)?;
             }
         }
-    }
-}
-
-impl From<ProtocolError> for SessionError {
-    fn from(e: ProtocolError) -> Self {
-        SessionError::Client(e)
     }
 }

@@ -46,7 +46,7 @@ use crate::sql::{LexOptions, escape_for_message};
 pub struct ProxyContext {
     pub settings: Arc<Settings>,
     /// The target's collations, read by the first session that connects.
-    pub catalog: OnceCell<CollationCatalog>,
+    pub catalog: OnceCell<Arc<CollationCatalog>>,
 }
 
 impl ProxyContext {
@@ -76,10 +76,10 @@ pub struct Session {
     lex: LexOptions,
     state: SessionState,
     ctx: Arc<ProxyContext>,
+    /// The target's collations (shared by all sessions; read when the first one opened).
+    catalog: Arc<CollationCatalog>,
     /// The last statement the target acknowledged, for the log when the target dies.
     last_acknowledged: Option<String>,
-    /// Why the session stopped forwarding, if it did (reserved for the guard's sticky halt).
-    halted: Option<String>,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -232,14 +232,14 @@ impl Session {
             InspectOptions {
                 lex,
                 validate_charset: self.ctx.settings.charset.validate,
-                catalog: self.ctx.catalog.get().unwrap_or(&EMPTY_CATALOG),
+                catalog: &self.catalog,
             },
         )
     }
 
     /// Applies what the target accepted: the effects of the statements before any error.
     fn record(&mut self, text: &[u8], plan: &QueryPlan, outcome: &Outcome) {
-        let catalog = self.ctx.catalog.get().unwrap_or(&EMPTY_CATALOG);
+        let catalog = Arc::clone(&self.catalog);
         let accepted = usize::try_from(outcome.succeeded).unwrap_or(usize::MAX);
         for stmt in plan.statements.iter().take(accepted) {
             if let Some(header) = &stmt.header {
@@ -316,21 +316,10 @@ impl Session {
     }
 
     async fn change_user(&mut self, mut packet: BytesMut) -> Result<(), SessionError> {
-        let settings = &self.ctx.settings;
-        let pinned = (settings.charset.mode == crate::config::CharsetMode::Pin)
-            .then(|| {
-                self.ctx
-                    .catalog
-                    .get()
-                    .and_then(|c| {
-                        c.pinned(
-                            &settings.charset.default,
-                            settings.charset.collation.as_deref(),
-                        )
-                    })
-                    .and_then(|c| u8::try_from(c.id).ok())
-            })
-            .flatten();
+        let pinned = self
+            .catalog
+            .pinned_for(&self.ctx.settings.charset)
+            .and_then(|c| u8::try_from(c.id).ok());
         if let Some(byte) = pinned {
             patch_change_user_charset(&mut packet, self.caps, byte);
         }
@@ -363,15 +352,8 @@ impl Session {
             self.ctx.settings.charset.default.clone(),
         );
         self.state = fresh;
-        if self.ctx.settings.charset.mode == crate::config::CharsetMode::Pin
-            && let Some(wanted) = self.ctx.catalog.get().and_then(|c| {
-                c.pinned(
-                    &self.ctx.settings.charset.default,
-                    self.ctx.settings.charset.collation.as_deref(),
-                )
-            })
-        {
-            let sql = format!("SET NAMES '{}' COLLATE '{}'", wanted.charset, wanted.name);
+        if let Some(wanted) = self.catalog.pinned_for(&self.ctx.settings.charset) {
+            let sql = wanted.set_names();
             self.state.collation = Some(wanted.name.clone());
             if let Err(e) = backend::internal_query(&mut self.backend, self.caps, &sql).await? {
                 warn!(session = self.id, error = %e.message, "cannot re-pin the session charset after a reset");
@@ -485,9 +467,5 @@ impl Session {
         }
         self.client.shutdown().await;
         self.backend.shutdown().await;
-        let _ = self.halted.take();
     }
 }
-
-static EMPTY_CATALOG: std::sync::LazyLock<CollationCatalog> =
-    std::sync::LazyLock::new(CollationCatalog::default);
