@@ -18,7 +18,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn proxy_url(proxy: &Replaygate, db: &str) -> String {
-    format!("mysql://root@127.0.0.1:{}/{db}", proxy.port())
+    format!(
+        "mysql://root@127.0.0.1:{}/{db}?prefer_socket=false",
+        proxy.port()
+    )
 }
 
 fn through(proxy: &Replaygate, db: &MariaDb) -> MariadbClient {
@@ -308,6 +311,13 @@ fn two_hundred_concurrent_clients_do_not_interfere() {
         }
     });
     assert_eq!(target.sql("SELECT COUNT(*) FROM c.t").trim(), "2000");
+    // mysql_async switches to the server's unix socket when it can (prefer_socket): make sure
+    // every client really went through replaygate.
+    assert!(
+        proxy.wait_for_log_count("session closed", 200, std::time::Duration::from_secs(20)),
+        "{}",
+        proxy.log()
+    );
 }
 
 #[test]

@@ -104,6 +104,20 @@ impl Replaygate {
     }
 
     /// Polls the log until it contains `needle`; false after `timeout`.
+    /// Waits until `needle` appears at least `count` times in the log.
+    pub fn wait_for_log_count(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().matches(needle).count() >= count {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
