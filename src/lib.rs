@@ -5,11 +5,18 @@
 //! replay impossible: the session charset is decided by replaygate and the stream, never by the
 //! client's default, and bytes invalid in that charset are refused instead of stored as mojibake.
 //!
+//! The guard classifies every statement and halts before, quarantines, or rewrites destructive
+//! ones, journaling what it withholds; `scan` runs the same rules over binlog text offline.
+//!
 //! Layout: [`protocol`] (wire format, no SQL), [`sql`] (pure statement inspection, no I/O),
-//! [`session`] (the per-connection pipeline), [`server`] (accept loop and shutdown),
+//! [`policy`] (rules and verdicts, pure), [`session`] (the per-connection pipeline),
+//! [`journal`] (the quarantine journal), [`scan`] (offline scanning), [`binlog_text`]
+//! (reading binlog text as the client does), [`server`] (accept loop and shutdown),
 //! [`config`] (validated settings).
 
+pub mod binlog_text;
 pub mod config;
+pub mod journal;
 pub mod protocol;
 pub mod server;
 pub mod session;

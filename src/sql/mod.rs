@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod classify;
 pub mod encoding;
 pub mod event_header;
 pub mod lexer;
@@ -24,6 +25,7 @@ pub mod split;
 pub mod statement;
 pub mod token;
 
+pub use classify::{Classification, ObjectRef, StatementKind, classify};
 pub use encoding::{Encoding, InvalidBytes, escape_for_message, find_invalid_bytes};
 pub use event_header::{EventHeader, leading_event_header};
 pub use lexer::Lexer;
