@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::policy::{Action, Policy, PolicyError, RuleConfig};
+
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -20,6 +22,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
+    #[error("invalid rule: {0}")]
+    Rule(#[from] PolicyError),
     #[error("invalid setting {key} = {value:?}: {reason}")]
     Invalid {
         key: &'static str,
@@ -38,6 +42,19 @@ pub struct ConfigFile {
     pub charset: CharsetSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub guard: GuardSection,
+    /// `[[rule]]` entries; absent: the shipped default policy.
+    pub rule: Option<Vec<RuleConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSection {
+    /// Where quarantined and halted statements are journaled.
+    pub journal_dir: Option<PathBuf>,
+    /// The action of the destructive-DDL rules (overrides the rules' own).
+    pub on_destructive: Option<Action>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +141,10 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub charset: CharsetSettings,
     pub log_format: LogFormat,
+    /// The rules every statement is judged by.
+    pub policy: Policy,
+    /// The quarantine journal's directory (required when a rule can quarantine or rewrite).
+    pub journal_dir: Option<PathBuf>,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -136,6 +157,8 @@ pub struct Overrides {
     pub charset: Option<String>,
     pub collation: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub journal_dir: Option<PathBuf>,
+    pub on_destructive: Option<Action>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
@@ -160,8 +183,19 @@ impl ConfigFile {
         toml::from_str(text)
     }
 
+    /// The policy the file's rules describe (the shipped default when it has none), with the
+    /// file's `guard.on_destructive` applied.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let mut policy = Policy::from_config(self.rule.as_deref())?;
+        if let Some(action) = self.guard.on_destructive {
+            policy.set_destructive_action(action);
+        }
+        Ok(policy)
+    }
+
     /// Applies the command-line overrides and validates the result.
     pub fn resolve(self, cli: Overrides) -> Result<Settings, ConfigError> {
+        let mut policy = self.policy()?;
         let listen_text = cli
             .listen
             .or(self.proxy.listen)
@@ -216,6 +250,18 @@ impl ConfigFile {
                 });
             }
         }
+        if let Some(action) = cli.on_destructive {
+            policy.set_destructive_action(action);
+        }
+        let journal_dir = cli.journal_dir.or(self.guard.journal_dir);
+        if journal_dir.is_none() && policy.needs_journal() {
+            return Err(ConfigError::Invalid {
+                key: "guard.journal_dir",
+                value: String::new(),
+                reason: "a rule quarantines or rewrites statements: give them a journal \
+                         (--journal-dir DIR) so nothing withheld from the target is lost",
+            });
+        }
         Ok(Settings {
             listen,
             target,
@@ -235,6 +281,8 @@ impl ConfigFile {
                 .log_format
                 .or(self.log.format)
                 .unwrap_or(LogFormat::Text),
+            policy,
+            journal_dir,
         })
     }
 }

@@ -17,7 +17,9 @@
 pub mod binlog_text;
 pub mod config;
 pub mod journal;
+pub mod policy;
 pub mod protocol;
+pub mod scan;
 pub mod server;
 pub mod session;
 pub mod sql;

@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, ServeArgs};
 use replaygate::config::{ConfigFile, LogFormat, Settings};
+use replaygate::journal::SharedJournal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,6 +40,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan(args) => cli::scan::run(args),
+        Command::Journal { command } => cli::journal::run(command),
     }
 }
 
@@ -64,6 +67,15 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    // Opened before listening: a journal that cannot be written must stop replaygate at once,
+    // not at the first statement it would withhold.
+    let journal =
+        match &settings.journal_dir {
+            Some(dir) => Some(SharedJournal::open(dir).with_context(|| {
+                format!("cannot open the quarantine journal in {}", dir.display())
+            })?),
+            None => None,
+        };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = replaygate::server::bind(&settings)
@@ -72,7 +84,13 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        replaygate::server::run(listener, Arc::new(settings), shutdown_on_signals(shutdown)).await;
+        replaygate::server::run(
+            listener,
+            Arc::new(settings),
+            journal,
+            shutdown_on_signals(shutdown),
+        )
+        .await;
         Ok(ExitCode::SUCCESS)
     })
 }

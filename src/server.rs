@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
+use crate::journal::SharedJournal;
 use crate::session::{ProxyContext, serve_client};
 
 /// How long running sessions get to finish after shutdown was requested.
@@ -28,9 +29,10 @@ pub async fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
 pub async fn run(
     listener: TcpListener,
     settings: Arc<Settings>,
+    journal: Option<SharedJournal>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let ctx = Arc::new(ProxyContext::new(Arc::clone(&settings)));
+    let ctx = Arc::new(ProxyContext::new(Arc::clone(&settings), journal));
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut sessions = JoinSet::new();
     let mut next_id: u64 = 1;

@@ -1,10 +1,15 @@
-//! The command line: `serve` and `check-config`.
+//! The command line: `serve`, `check-config`, `scan`, `journal`.
+
+pub mod journal;
+pub mod scan;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use replaygate::config::{CharsetMode, LogFormat, Overrides};
+use replaygate::policy::Action;
+use replaygate::scan::Severity;
 
 /// A MySQL-protocol proxy for safe, fast point-in-time recovery.
 #[derive(Debug, Parser)]
@@ -20,6 +25,73 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate a config file and print the settings it resolves to (no server needed).
     CheckConfig(ServeArgs),
+    /// Run the guard's rules over binlog text or dumps, with no server; exit 1 if anything at or
+    /// above --severity was found.
+    Scan(ScanArgs),
+    /// Read the quarantine journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// mysqlbinlog / mariadb-binlog text or SQL dumps; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Config file with the rules (`[[rule]]`); default: the shipped policy.
+    #[arg(long, short = 'c', env = "REPLAYGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Action of the destructive-DDL rules.
+    #[arg(long, value_enum)]
+    pub on_destructive: Option<Action>,
+    /// Output: one block per finding for people, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ScanFormat,
+    /// Exit 1 when a finding at or above this severity is found.
+    #[arg(long, value_enum, default_value = "withhold")]
+    pub severity: Severity,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// One line per record.
+    List(JournalArgs),
+    /// Every field of the given records, with the whole statement.
+    Show {
+        #[command(flatten)]
+        journal: JournalArgs,
+        /// Record ids.
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+    /// A replayable SQL file of the given records (or all), each with the session context it needs.
+    Export {
+        #[command(flatten)]
+        journal: JournalArgs,
+        /// Record ids; none exports every record.
+        ids: Vec<u64>,
+        /// Write here instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// The journal's directory (as given to `serve --journal-dir`).
+    #[arg(long, env = "REPLAYGATE_JOURNAL_DIR")]
+    pub journal_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +120,13 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Directory of the quarantine journal (needed by quarantine and rewrite actions).
+    #[arg(long)]
+    pub journal_dir: Option<PathBuf>,
+    /// Action of the destructive-DDL rules (DROP TABLE / TRUNCATE under foreign_key_checks=0,
+    /// DROP DATABASE) [default: halt].
+    #[arg(long, value_enum)]
+    pub on_destructive: Option<Action>,
 }
 
 impl ServeArgs {
@@ -60,6 +139,8 @@ impl ServeArgs {
             charset: self.charset.clone(),
             collation: self.collation.clone(),
             log_format: self.log_format,
+            journal_dir: self.journal_dir.clone(),
+            on_destructive: self.on_destructive,
         }
     }
 }

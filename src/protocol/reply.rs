@@ -16,6 +16,15 @@ pub fn err_packet(code: u16, sql_state: &[u8; 5], message: &str) -> Vec<u8> {
     payload
 }
 
+/// An OK packet payload with no affected rows, for a statement replaygate answers itself
+/// (a quarantined one): `status` is the session's status flags (autocommit, in transaction).
+pub fn ok_packet(status: u16) -> Vec<u8> {
+    let mut payload = vec![0x00, 0x00, 0x00];
+    payload.extend_from_slice(&status.to_le_bytes());
+    payload.extend_from_slice(&0u16.to_le_bytes());
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use super::backend::{BackendIo, internal_query};
 use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
 use super::error::SessionError;
+use super::guard::Guard;
 use super::state::SessionState;
 use super::{ProxyContext, Session};
 use crate::config::CharsetMode;
@@ -43,6 +44,7 @@ impl Session {
     /// told it is in and the backend session is set up.
     pub(super) async fn open(
         id: u64,
+        peer: String,
         client: TcpStream,
         ctx: Arc<ProxyContext>,
     ) -> Result<Option<Session>, SessionError> {
@@ -144,7 +146,8 @@ impl Session {
             return Ok(None);
         };
 
-        let mut session = Session::new(id, client, backend, greeting, caps, &hello, ctx);
+        let mut session =
+            Session::new((id, peer), (client, backend), (greeting, caps, &hello), ctx);
         match session.setup_backend(&hello, pin).await? {
             Ok(()) => {
                 session
@@ -167,13 +170,11 @@ impl Session {
         }
     }
 
+    /// A session whose connection phase succeeded: `caps` are what client and server agreed on.
     fn new(
-        id: u64,
-        client: PacketStream<TcpStream>,
-        backend: PacketStream<BackendIo>,
-        greeting: ServerGreeting,
-        caps: CapabilityFlags,
-        hello: &ClientHello,
+        (id, peer): (u64, String),
+        (client, backend): (PacketStream<TcpStream>, PacketStream<BackendIo>),
+        (greeting, caps, hello): (ServerGreeting, CapabilityFlags, &ClientHello),
         ctx: Arc<ProxyContext>,
     ) -> Session {
         let database = hello
@@ -200,6 +201,10 @@ impl Session {
             ctx,
             last_acknowledged: None,
             catalog: Arc::default(),
+            peer,
+            guard: Guard::default(),
+            halted: None,
+            rewrites_done: 0,
         }
     }
 

@@ -15,6 +15,9 @@ pub enum SessionError {
     /// The target could not be reached.
     #[error("cannot connect to the target {target}: {reason}")]
     Connect { target: String, reason: String },
+    /// The quarantine journal could not be written: the statement was neither applied nor kept.
+    #[error("quarantine journal: {0}")]
+    Journal(String),
     /// replaygate refused the session (TLS requested, unsupported protocol, charset setup).
     #[error("{0}")]
     Refused(String),

@@ -16,7 +16,9 @@
 mod backend;
 pub mod charset;
 mod connect;
+mod enforce;
 pub mod error;
+pub mod guard;
 pub mod query;
 pub mod state;
 
@@ -31,9 +33,12 @@ use tracing::{debug, info, warn};
 use self::backend::BackendIo;
 use self::charset::CollationCatalog;
 pub use self::error::SessionError;
+use self::guard::Guard;
 use self::query::{InspectOptions, QueryPlan, STATEMENT_PREVIEW_CHARS, plan_query};
 use self::state::{SessionState, StreamPosition};
 use crate::config::Settings;
+use crate::journal::SharedJournal;
+use crate::policy::Action;
 use crate::protocol::command::{self, ReplyShape, Unsupported, code};
 use crate::protocol::handshake::{ServerGreeting, change_user_database, patch_change_user_charset};
 use crate::protocol::reply::err_packet;
@@ -47,13 +52,16 @@ pub struct ProxyContext {
     pub settings: Arc<Settings>,
     /// The target's collations, read by the first session that connects.
     pub catalog: OnceCell<Arc<CollationCatalog>>,
+    /// Where withheld statements are recorded, when configured.
+    pub journal: Option<SharedJournal>,
 }
 
 impl ProxyContext {
-    pub fn new(settings: Arc<Settings>) -> Self {
+    pub fn new(settings: Arc<Settings>, journal: Option<SharedJournal>) -> Self {
         Self {
             settings,
             catalog: OnceCell::new(),
+            journal,
         }
     }
 }
@@ -63,6 +71,9 @@ impl ProxyContext {
 const ER_NET_READ_ERROR: u16 = 1158;
 /// ER_NET_PACKET_TOO_LARGE, as the server itself would answer an oversized packet.
 const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
+
+/// COM_PING: answered even by a halted session, so connection pools can tell it is alive.
+const COM_PING: u8 = 0x0e;
 
 /// A connected, authenticated client session.
 #[derive(Debug)]
@@ -80,6 +91,15 @@ pub struct Session {
     catalog: Arc<CollationCatalog>,
     /// The last statement the target acknowledged, for the log when the target dies.
     last_acknowledged: Option<String>,
+    /// The client's address, for logs and the journal.
+    peer: String,
+    /// Origin threads and stream transactions, for quarantine-origin.
+    guard: Guard,
+    /// Why this session refuses everything now (a halt is sticky: `mariadb --force` must not be
+    /// able to skip past the danger).
+    halted: Option<String>,
+    /// DROP TABLEs rewritten so far, numbering the quarantine names.
+    rewrites_done: u64,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -90,7 +110,7 @@ pub async fn serve_client(id: u64, client: TcpStream, ctx: Arc<ProxyContext>) {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let _ = client.set_nodelay(true);
-    let session = match Session::open(id, client, ctx).await {
+    let session = match Session::open(id, peer.clone(), client, ctx).await {
         Ok(Some(session)) => session,
         Ok(None) => {
             debug!(session = id, %peer, "client left or was refused by the target during authentication");
@@ -140,6 +160,14 @@ impl Session {
                     what: "empty command",
                 }));
             };
+            if let Some(reason) = &self.halted
+                && !matches!(command, code::COM_QUIT | COM_PING)
+            {
+                let reason = reason.clone();
+                self.refuse(enforce::ER_OPTION_PREVENTS_STATEMENT, b"HY000", &reason)
+                    .await?;
+                continue;
+            }
             match command {
                 code::COM_QUIT => {
                     self.backend
@@ -188,8 +216,9 @@ impl Session {
 
     /// Stages 2-5 for a COM_QUERY.
     async fn query(&mut self, packet: BytesMut) -> Result<(), SessionError> {
-        let plan = self.inspect(&packet[1..]);
-        self.log_statements(&packet[1..], &plan);
+        let text = &packet[1..];
+        let plan = self.inspect(text);
+        self.log_statements(text, &plan);
         if let Some(refusal) = &plan.refusal {
             warn!(
                 session = self.id,
@@ -210,6 +239,31 @@ impl Session {
                 "the target does not know this collation; translated to its closest equivalent"
             );
         }
+        let mut judgements = Vec::with_capacity(plan.statements.len());
+        for stmt in &plan.statements {
+            // Where the stream is, whatever happens to the statement.
+            if let Some(header) = &stmt.header {
+                self.state.observe_header(header);
+            }
+            let policy = &self.ctx.settings.policy;
+            let event = self.state.event.clone();
+            judgements.push(self.guard.judge(
+                &text[stmt.range.clone()],
+                event.as_ref(),
+                &self.state,
+                policy,
+                &self.lex,
+            ));
+        }
+        self.enforce(&packet, &plan, judgements).await
+    }
+
+    /// Forwards a query the guard let through and records what the target accepted.
+    async fn forward_query(
+        &mut self,
+        packet: &BytesMut,
+        plan: &QueryPlan,
+    ) -> Result<(), SessionError> {
         let outcome = match &plan.rewritten {
             Some(text) => {
                 let mut rewritten = Vec::with_capacity(text.len() + 1);
@@ -217,9 +271,9 @@ impl Session {
                 rewritten.extend_from_slice(text);
                 self.forward(&rewritten, ReplyShape::ResultSets).await?
             }
-            None => self.forward(&packet, ReplyShape::ResultSets).await?,
+            None => self.forward(packet, ReplyShape::ResultSets).await?,
         };
-        self.record(&packet[1..], &plan, &outcome);
+        self.record(&packet[1..], plan, &outcome);
         Ok(())
     }
 
@@ -242,9 +296,6 @@ impl Session {
         let catalog = Arc::clone(&self.catalog);
         let accepted = usize::try_from(outcome.succeeded).unwrap_or(usize::MAX);
         for stmt in plan.statements.iter().take(accepted) {
-            if let Some(header) = &stmt.header {
-                self.state.observe_header(header);
-            }
             for effect in &stmt.effects {
                 self.state
                     .apply(effect, |id| catalog.by_id(id).map(|c| c.charset.clone()));
@@ -297,7 +348,9 @@ impl Session {
         }
     }
 
-    /// COM_STMT_PREPARE text is checked like a query's; it has no session effects.
+    /// COM_STMT_PREPARE text is checked and judged like a query's. A statement the guard would
+    /// withhold cannot be quarantined at prepare time (it runs later, on EXECUTE): it is halted
+    /// or rejected instead.
     async fn prepare(&mut self, packet: BytesMut) -> Result<(), SessionError> {
         let plan = self.inspect(&packet[1..]);
         if let Some(refusal) = plan.refusal {
@@ -311,8 +364,29 @@ impl Session {
                 .refuse(refusal.code, &refusal.sql_state, &refusal.message)
                 .await;
         }
-        self.forward(&packet, ReplyShape::Prepare).await?;
-        Ok(())
+        let stmt = &packet[1..];
+        let event = self.state.event.clone();
+        let mut judgement = self.guard.judge(
+            stmt,
+            event.as_ref(),
+            &self.state,
+            &self.ctx.settings.policy,
+            &self.lex,
+        );
+        match judgement.verdict.action {
+            Action::Allow | Action::Log => {
+                self.forward(&packet, ReplyShape::Prepare).await?;
+                Ok(())
+            }
+            Action::Halt => {
+                self.halt(stmt, &judgement, Some("in a prepared statement"))
+                    .await
+            }
+            _ => {
+                judgement.verdict.action = Action::Reject;
+                self.enforce_single(stmt, judgement).await
+            }
+        }
     }
 
     async fn change_user(&mut self, mut packet: BytesMut) -> Result<(), SessionError> {
@@ -364,6 +438,9 @@ impl Session {
 
     /// Stage 4: forwards a command and relays the target's response to completion.
     async fn forward(&mut self, packet: &[u8], shape: ReplyShape) -> Result<Outcome, SessionError> {
+        // Every forward starts a command exchange of its own (the guard may have run internal
+        // queries on the backend since the client's command arrived).
+        self.backend.reset_seq();
         self.backend
             .send_packet(packet)
             .await
@@ -462,6 +539,14 @@ impl Session {
                 let _ = self
                     .refuse(ER_NET_PACKET_TOO_LARGE, b"08S01", &message)
                     .await;
+            }
+            SessionError::Journal(reason) => {
+                let message = format!(
+                    "replaygate: cannot write the quarantine journal ({reason}); the statement was neither \
+                     applied nor journaled. The session is closed: fix the journal and resume from this statement."
+                );
+                warn!(session = self.id, "{message}");
+                let _ = self.refuse(ER_NET_READ_ERROR, b"HY000", &message).await;
             }
             _ => warn!(session = self.id, error = %error, "session closed on bad client input"),
         }
