@@ -15,7 +15,9 @@ use crate::binlog_text::{StatementReader, looks_like_binary_binlog};
 use crate::policy::{Action, Policy};
 use crate::session::guard::Guard;
 use crate::session::state::{SessionState, StreamPosition};
-use crate::sql::{LexOptions, escape_for_message, leading_event_header, session_effects};
+use crate::sql::{
+    LexOptions, StatementKind, escape_for_message, leading_event_header, session_effects,
+};
 
 /// How many characters of a statement a finding shows.
 const FINDING_PREVIEW_CHARS: usize = 300;
@@ -148,8 +150,7 @@ impl<'p> Scanner<'p> {
             if let Some(header) = leading_event_header(text) {
                 state.observe_header(&header);
             }
-            let event = state.event.clone();
-            let judgement = guard.judge(text, event.as_ref(), &state, self.policy, &self.lex);
+            let judgement = guard.judge(text, state.event.as_ref(), &state, self.policy, &self.lex);
             if judgement.verdict.action == Action::QuarantineOrigin
                 && let Some(origin) = judgement.origin
             {
@@ -175,9 +176,18 @@ impl<'p> Scanner<'p> {
                 self.count(&finding);
                 on_finding(&finding);
             }
-            // The stream's session settings apply to what follows, as on a server.
-            for effect in session_effects(text, &self.lex) {
-                state.apply(&effect, |_| None);
+            // The stream's session settings apply to what follows, as on a server. Only these
+            // kinds have session effects; skipping the others keeps bulk text fast.
+            if matches!(
+                judgement.classification.kind,
+                StatementKind::SetSession
+                    | StatementKind::Use
+                    | StatementKind::Other
+                    | StatementKind::Unparsable
+            ) {
+                for effect in session_effects(text, &self.lex) {
+                    state.apply(&effect, |_| None);
+                }
             }
             self.summary.bytes = start_bytes + reader.bytes_read();
             on_progress(self.summary.bytes);

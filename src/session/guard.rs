@@ -89,7 +89,9 @@ impl Guard {
         let kind = classification.kind;
         // `mariadb --comments` sends the event-header comments between statements on their own:
         // they are positions, not statements, and never withheld.
-        if is_only_comments(stmt, lex) {
+        if matches!(kind, StatementKind::Other | StatementKind::Unparsable)
+            && is_only_comments(stmt, lex)
+        {
             return Judgement {
                 classification,
                 verdict: Verdict {

@@ -246,10 +246,9 @@ impl Session {
                 self.state.observe_header(header);
             }
             let policy = &self.ctx.settings.policy;
-            let event = self.state.event.clone();
             judgements.push(self.guard.judge(
                 &text[stmt.range.clone()],
-                event.as_ref(),
+                self.state.event.as_ref(),
                 &self.state,
                 policy,
                 &self.lex,
@@ -365,10 +364,9 @@ impl Session {
                 .await;
         }
         let stmt = &packet[1..];
-        let event = self.state.event.clone();
         let mut judgement = self.guard.judge(
             stmt,
-            event.as_ref(),
+            self.state.event.as_ref(),
             &self.state,
             &self.ctx.settings.policy,
             &self.lex,
