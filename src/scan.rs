@@ -86,6 +86,35 @@ pub struct OriginSpan {
     pub findings: u64,
     pub first_position: Option<u64>,
     pub last_position: Option<u64>,
+    /// The thread showed the shape of a dump being restored: tables dropped with foreign key
+    /// checks off, then created again and filled.
+    pub dump_restore: bool,
+}
+
+/// Progress of one origin thread through the shape of a mysqldump restore:
+/// `FOREIGN_KEY_CHECKS=0`, `DROP TABLE IF EXISTS`, `CREATE TABLE`, `INSERT`.
+#[derive(Debug, Clone, Copy, Default)]
+struct RestoreShape {
+    dropped_without_fk_checks: bool,
+    created: bool,
+    inserted: bool,
+}
+
+impl RestoreShape {
+    fn observe(&mut self, kind: StatementKind, if_exists: bool, foreign_key_checks: bool) {
+        match kind {
+            StatementKind::DropTable if if_exists && !foreign_key_checks => {
+                self.dropped_without_fk_checks = true;
+            }
+            StatementKind::CreateTable if self.dropped_without_fk_checks => self.created = true,
+            StatementKind::Insert if self.created => self.inserted = true,
+            _ => {}
+        }
+    }
+
+    fn complete(self) -> bool {
+        self.dropped_without_fk_checks && self.created && self.inserted
+    }
 }
 
 /// Totals over everything scanned.
@@ -141,6 +170,7 @@ impl<'p> Scanner<'p> {
         }
         let mut state = SessionState::new(String::new(), None, "utf8mb4".into());
         let mut guard = Guard::default();
+        let mut restores: BTreeMap<u64, RestoreShape> = BTreeMap::new();
         let mut reader = StatementReader::new(input);
         let start_bytes = self.summary.bytes;
         while let Some(statement) = reader.next() {
@@ -151,6 +181,14 @@ impl<'p> Scanner<'p> {
                 state.observe_header(&header);
             }
             let judgement = guard.judge(text, state.event.as_ref(), &state, self.policy, &self.lex);
+            if let Some(origin) = judgement.origin {
+                let c = &judgement.classification;
+                let shape = restores.entry(origin).or_default();
+                shape.observe(c.kind, c.if_exists, state.foreign_key_checks);
+                if shape.complete() {
+                    self.summary.origins.entry(origin).or_default().dump_restore = true;
+                }
+            }
             if judgement.verdict.action == Action::QuarantineOrigin
                 && let Some(origin) = judgement.origin
             {
@@ -270,10 +308,15 @@ pub fn render_summary(s: &Summary) -> String {
     }
     for (thread, span) in &s.origins {
         out.push_str(&format!(
-            "  origin thread {thread}: {} findings, first at {}, last at {}\n",
+            "  origin thread {thread}: {} findings, first at {}, last at {}{}\n",
             span.findings,
             span.first_position.map_or("?".into(), |p| p.to_string()),
             span.last_position.map_or("?".into(), |p| p.to_string()),
+            if span.dump_restore {
+                "; looks like a dump being restored (FOREIGN_KEY_CHECKS=0, DROP TABLE IF EXISTS, CREATE TABLE, INSERT)"
+            } else {
+                ""
+            },
         ));
     }
     out

@@ -77,6 +77,10 @@ fn the_restore_script_is_found_with_position_thread_and_database() {
             && rendered.contains("thread 9")
     );
     assert!(render_summary(&summary).contains("origin thread 9"));
+    assert!(
+        !summary.origins[&9].dump_restore,
+        "no INSERT after the CREATE TABLE yet"
+    );
 }
 
 #[test]
@@ -103,4 +107,16 @@ fn nothing_serious_exits_clean_and_binary_binlogs_are_refused() {
         .scan("binlog.000001", &b"\xfebin\x01\x02"[..], |_| {}, |_| {})
         .unwrap_err();
     assert!(err.to_string().contains("mariadb-binlog"), "{err}");
+}
+
+#[test]
+fn a_dump_restore_is_recognised_by_its_shape() {
+    let policy = Policy::from_config(None).unwrap();
+    let mut text = RESTORE_IN_BINLOG.replace("DELIMITER ;\n", "");
+    text.push_str(
+        "# at 1300\n#261125 17:27:44 server id 1  end_log_pos 1400 CRC32 0x2594f6bd \tQuery\tthread_id=9\texec_time=0\terror_code=0\txid=0\nINSERT INTO `orders` VALUES (1),(2),(3)\n/*!*/;\nDELIMITER ;\n",
+    );
+    let (_, summary, _) = scan_text(&policy, &text);
+    assert!(summary.origins[&9].dump_restore, "{summary:?}");
+    assert!(render_summary(&summary).contains("looks like a dump being restored"));
 }
