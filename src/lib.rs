@@ -19,6 +19,8 @@ pub mod config;
 pub mod journal;
 pub mod policy;
 pub mod protocol;
+#[cfg(test)]
+mod random_input;
 pub mod scan;
 pub mod server;
 pub mod session;

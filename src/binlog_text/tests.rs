@@ -2,6 +2,7 @@
 //! (copied here so the tests need nothing outside the repository).
 
 use super::*;
+use crate::random_input::XorShift;
 
 /// Reads `input` through a reader that hands out `chunk` bytes at a time, so every
 /// statement boundary also falls across chunk boundaries somewhere.
@@ -339,18 +340,6 @@ fn read_errors_are_reported() {
     let mut reader = StatementReader::new(io::BufReader::new(Failing));
     let error = reader.next().unwrap().unwrap_err();
     assert_eq!(error.to_string(), "disk on fire");
-}
-
-/// Tiny deterministic generator so the robustness test needs no external crate.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -34,7 +34,7 @@ use self::backend::BackendIo;
 use self::charset::CollationCatalog;
 pub use self::error::SessionError;
 use self::guard::Guard;
-use self::query::{InspectOptions, QueryPlan, STATEMENT_PREVIEW_CHARS, plan_query};
+use self::query::{InspectOptions, QueryPlan, Refusal, STATEMENT_PREVIEW_CHARS, plan_query};
 use self::state::{SessionState, StreamPosition};
 use crate::config::Settings;
 use crate::journal::SharedJournal;
@@ -220,15 +220,7 @@ impl Session {
         let plan = self.inspect(text);
         self.log_statements(text, &plan);
         if let Some(refusal) = &plan.refusal {
-            warn!(
-                session = self.id,
-                code = refusal.code,
-                "{}",
-                refusal.message
-            );
-            return self
-                .refuse(refusal.code, &refusal.sql_state, &refusal.message)
-                .await;
+            return self.refuse_statement(refusal).await;
         }
         for t in &plan.translations {
             warn!(
@@ -352,16 +344,8 @@ impl Session {
     /// or rejected instead.
     async fn prepare(&mut self, packet: BytesMut) -> Result<(), SessionError> {
         let plan = self.inspect(&packet[1..]);
-        if let Some(refusal) = plan.refusal {
-            warn!(
-                session = self.id,
-                code = refusal.code,
-                "{}",
-                refusal.message
-            );
-            return self
-                .refuse(refusal.code, &refusal.sql_state, &refusal.message)
-                .await;
+        if let Some(refusal) = &plan.refusal {
+            return self.refuse_statement(refusal).await;
         }
         let stmt = &packet[1..];
         let mut judgement = self.guard.judge(
@@ -493,6 +477,18 @@ impl Session {
                 return Ok(());
             }
         }
+    }
+
+    /// Logs an inspection refusal (invalid bytes for the charset) and answers with its ERR.
+    async fn refuse_statement(&mut self, refusal: &Refusal) -> Result<(), SessionError> {
+        warn!(
+            session = self.id,
+            code = refusal.code,
+            "{}",
+            refusal.message
+        );
+        self.refuse(refusal.code, &refusal.sql_state, &refusal.message)
+            .await
     }
 
     /// Answers the client with replaygate's own ERR; the command is not forwarded.

@@ -36,22 +36,7 @@ pub use token::{LexOptions, Token, TokenKind};
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Tiny deterministic generator so the robustness test needs no external crate.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::random_input::XorShift;
 
     /// Fragments that exercise the interesting lexer states; random bytes fill the gaps.
     const FRAGMENTS: &[&[u8]] = &[

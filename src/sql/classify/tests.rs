@@ -2,6 +2,7 @@
 //! text, target-dependent versioned comments, and random input.
 
 use super::*;
+use crate::random_input::XorShift;
 
 fn class(stmt: &[u8]) -> Classification {
     classify(stmt, &LexOptions::default())
@@ -112,22 +113,6 @@ fn deep_nesting_is_bounded() {
     let c = class(deep_no_where.as_bytes());
     assert_eq!(c.kind, StatementKind::UpdateWithoutWhere);
     assert!(c.destructive);
-}
-
-/// Tiny deterministic generator so the robustness test needs no external crate.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 const FRAGMENTS: &[&[u8]] = &[
