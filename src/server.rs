@@ -84,6 +84,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    while sessions.try_join_next().is_some() {}
     info!(
         sessions = sessions.len(),
         "shutting down: no new clients; waiting for open sessions"

@@ -232,7 +232,7 @@ impl fmt::Display for StreamPosition {
         }
         if parts.is_empty() {
             f.write_str(
-                "position unknown (replay with `mariadb --comments` to pass binlog positions)",
+                "an unknown binlog position (replay with `mariadb --comments` to pass binlog positions)",
             )
         } else {
             f.write_str(&parts.join(", "))
