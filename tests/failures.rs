@@ -195,3 +195,40 @@ fn an_unreachable_target_is_an_error_the_client_sees() {
         proxy.log()
     );
 }
+
+#[test]
+fn sigterm_lets_the_statement_in_flight_finish_then_stops() {
+    let target = MariaDb::start();
+    let mut proxy = Replaygate::start(&target.tcp_addr(), &[]);
+    let client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .arg("--skip-column-names")
+        .arg("-e")
+        .arg("SELECT SLEEP(2), 'finished'")
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !target.sql("SHOW PROCESSLIST").contains("SLEEP(2)") {
+        assert!(Instant::now() < deadline, "the statement never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy.signal("TERM");
+    let output = client.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("finished"));
+    let status = proxy
+        .wait_exit(Duration::from_secs(30))
+        .expect("replaygate exits after draining");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        proxy.log().contains("replaygate stopped"),
+        "{}",
+        proxy.log()
+    );
+    // No new clients once it stopped.
+    assert!(TcpStream::connect(proxy.addr()).is_err());
+}
