@@ -45,6 +45,18 @@ impl Action {
         }
     }
 
+    /// What replaygate does instead of forwarding; `None` for the actions that forward.
+    pub fn intervention(self) -> Option<Intervention> {
+        match self {
+            Action::Allow | Action::Log => None,
+            Action::Halt => Some(Intervention::Halt),
+            Action::Quarantine => Some(Intervention::Quarantine),
+            Action::QuarantineOrigin => Some(Intervention::QuarantineOrigin),
+            Action::Rewrite => Some(Intervention::Rewrite),
+            Action::Reject => Some(Intervention::Reject),
+        }
+    }
+
     /// Whether the statement is kept out of the target (and so must be journaled).
     pub fn withholds(self) -> bool {
         matches!(
@@ -58,6 +70,16 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The actions that keep a statement from being forwarded as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intervention {
+    Halt,
+    Quarantine,
+    QuarantineOrigin,
+    Rewrite,
+    Reject,
 }
 
 /// A `[[rule]]` as written in the config file.

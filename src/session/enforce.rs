@@ -13,7 +13,7 @@ use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
 use super::state::StreamPosition;
 use super::{Session, backend};
 use crate::journal::JournalRecord;
-use crate::policy::{Action, Verdict};
+use crate::policy::{Action, Intervention, Verdict};
 use crate::protocol::command::{ReplyShape, code};
 use crate::protocol::reply::ok_packet;
 use crate::sql::{StatementKind, escape_for_message};
@@ -64,22 +64,21 @@ impl Session {
         if judgement.roll_back_instead {
             return self.roll_back_instead_of_commit(stmt, &judgement).await;
         }
-        if matches!(judgement.verdict.action, Action::Allow | Action::Log) {
-            return self.forward_query(packet, plan).await;
+        match judgement.verdict.action.intervention() {
+            None => self.forward_query(packet, plan).await,
+            Some(intervention) => self.intervene(stmt, &judgement, intervention).await,
         }
-        self.enforce_single(stmt, judgement).await
     }
 
-    /// Carries out a verdict that keeps `stmt` from the target.
-    pub(super) async fn enforce_single(
+    /// Carries out a verdict that keeps `stmt` from being forwarded as it is.
+    pub(super) async fn intervene(
         &mut self,
         stmt: &[u8],
-        judgement: Judgement,
+        judgement: &Judgement,
+        intervention: Intervention,
     ) -> Result<(), SessionError> {
-        match judgement.verdict.action {
-            // Callers forward allowed statements themselves.
-            Action::Allow | Action::Log => Ok(()),
-            Action::Reject => {
+        match intervention {
+            Intervention::Reject => {
                 let message = format!(
                     "replaygate: statement rejected by rule '{}' ({}): {}. At {}. The session continues.",
                     judgement.verdict.rule,
@@ -91,10 +90,10 @@ impl Session {
                 self.refuse(ER_OPTION_PREVENTS_STATEMENT, b"HY000", &message)
                     .await
             }
-            Action::Halt => self.halt(stmt, &judgement, None).await,
-            Action::Quarantine => self.quarantine(stmt, &judgement, None).await,
-            Action::QuarantineOrigin => self.quarantine_origin(stmt, &judgement).await,
-            Action::Rewrite => self.rewrite(stmt, &judgement).await,
+            Intervention::Halt => self.halt(stmt, judgement, None).await,
+            Intervention::Quarantine => self.quarantine(stmt, judgement, None).await,
+            Intervention::QuarantineOrigin => self.quarantine_origin(stmt, judgement).await,
+            Intervention::Rewrite => self.rewrite(stmt, judgement).await,
         }
     }
 

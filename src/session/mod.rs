@@ -38,7 +38,7 @@ use self::query::{InspectOptions, QueryPlan, Refusal, STATEMENT_PREVIEW_CHARS, p
 use self::state::{SessionState, StreamPosition};
 use crate::config::Settings;
 use crate::journal::SharedJournal;
-use crate::policy::Action;
+use crate::policy::Intervention;
 use crate::protocol::command::{self, ReplyShape, Unsupported, code};
 use crate::protocol::handshake::{ServerGreeting, change_user_database, patch_change_user_charset};
 use crate::protocol::reply::err_packet;
@@ -348,26 +348,23 @@ impl Session {
             return self.refuse_statement(refusal).await;
         }
         let stmt = &packet[1..];
-        let mut judgement = self.guard.judge(
+        let judgement = self.guard.judge(
             stmt,
             self.state.event.as_ref(),
             &self.state,
             &self.ctx.settings.policy,
             &self.lex,
         );
-        match judgement.verdict.action {
-            Action::Allow | Action::Log => {
+        match judgement.verdict.action.intervention() {
+            None => {
                 self.forward(&packet, ReplyShape::Prepare).await?;
                 Ok(())
             }
-            Action::Halt => {
+            Some(Intervention::Halt) => {
                 self.halt(stmt, &judgement, Some("in a prepared statement"))
                     .await
             }
-            _ => {
-                judgement.verdict.action = Action::Reject;
-                self.enforce_single(stmt, judgement).await
-            }
+            Some(_) => self.intervene(stmt, &judgement, Intervention::Reject).await,
         }
     }
 
