@@ -25,3 +25,4 @@ pub mod scan;
 pub mod server;
 pub mod session;
 pub mod sql;
+pub mod throttle;
