@@ -23,6 +23,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::sql::StatementKind;
+
 /// governor's clock, read from tokio's (which tests can pause and advance).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
@@ -297,6 +299,26 @@ impl Throttle {
     }
 }
 
+/// Whether a statement of `kind` ends a transaction on the target, for the transactions cap: a
+/// COMMIT, or a statement that does work outside a transaction under autocommit. Tracks
+/// BEGIN / COMMIT / ROLLBACK within a multi-statement query in `in_transaction`.
+pub fn ends_transaction(kind: StatementKind, in_transaction: &mut bool) -> bool {
+    use StatementKind::*;
+    match kind {
+        Begin => {
+            *in_transaction = true;
+            false
+        }
+        Commit => std::mem::replace(in_transaction, false),
+        Rollback => {
+            *in_transaction = false;
+            false
+        }
+        SetSession | Use | Select => false,
+        _ => !*in_transaction,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +329,24 @@ mod tests {
             bytes: 100,
             transactions: 1,
         }
+    }
+
+    #[test]
+    fn transactions_are_commits_and_autocommit_work() {
+        use StatementKind::*;
+        let count = |kinds: &[StatementKind], mut in_tx: bool| {
+            kinds
+                .iter()
+                .filter(|k| ends_transaction(**k, &mut in_tx))
+                .count()
+        };
+        assert_eq!(count(&[Insert, Update, CreateTable], false), 3);
+        assert_eq!(
+            count(&[SetSession, Use, Begin, Insert, Insert, Commit], false),
+            1
+        );
+        assert_eq!(count(&[Begin, Insert, Rollback, Insert], false), 1);
+        assert_eq!(count(&[Insert, Commit], true), 1, "inside a transaction");
     }
 
     #[tokio::test(start_paused = true)]
