@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tracing::warn;
 
 use crate::session::ProxyContext;
 use crate::session::status::SessionStatus;
@@ -152,7 +153,21 @@ async fn status(State(state): State<AdminState>) -> Json<StatusReport> {
 }
 
 async fn pause(State(state): State<AdminState>) -> Json<ThrottleStatus> {
-    state.ctx.throttle.pause();
+    if state.ctx.throttle.pause() {
+        // A paused transaction keeps its locks on the target, and the target's timeouts keep
+        // running: say so rather than let a timeout surprise the operator later.
+        for s in state.ctx.registry.snapshot() {
+            if s.in_transaction {
+                warn!(
+                    session = s.id,
+                    client = %s.client,
+                    gtid = s.gtid.as_deref().unwrap_or(""),
+                    "paused inside an open transaction: it holds its locks on the target, and the \
+                     target's wait_timeout / innodb_lock_wait_timeout still apply"
+                );
+            }
+        }
+    }
     Json(state.ctx.throttle.status())
 }
 
