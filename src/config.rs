@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::policy::{Action, Policy, PolicyError, RuleConfig};
+use crate::throttle::Caps;
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,10 @@ pub struct ConfigFile {
     pub log: LogSection,
     #[serde(default)]
     pub guard: GuardSection,
+    #[serde(default)]
+    pub throttle: ThrottleSection,
+    #[serde(default)]
+    pub admin: AdminSection,
     /// `[[rule]]` entries; absent: the shipped default policy.
     pub rule: Option<Vec<RuleConfig>>,
 }
@@ -55,6 +60,23 @@ pub struct GuardSection {
     pub journal_dir: Option<PathBuf>,
     /// The action of the destructive-DDL rules (overrides the rules' own).
     pub on_destructive: Option<Action>,
+}
+
+/// `[throttle]`: static caps, process-wide (0 or absent = no cap).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSection {
+    pub max_statements_per_sec: Option<u32>,
+    pub max_bytes_per_sec: Option<u32>,
+    pub max_transactions_per_sec: Option<u32>,
+}
+
+/// `[admin]`: the HTTP endpoint for metrics, status and runtime control.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// `host:port`, or a bare port on loopback; absent: no admin endpoint.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +102,8 @@ pub struct CharsetSection {
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     pub format: Option<LogFormat>,
+    /// Seconds between progress lines of an active replay; 0 turns them off.
+    pub progress_secs: Option<u64>,
 }
 
 /// Whose charset a session starts with.
@@ -145,6 +169,12 @@ pub struct Settings {
     pub policy: Policy,
     /// The quarantine journal's directory (required when a rule can quarantine or rewrite).
     pub journal_dir: Option<PathBuf>,
+    /// The static caps the throttle starts with (changeable at runtime).
+    pub caps: Caps,
+    /// Where the admin endpoint listens; `None`: no endpoint.
+    pub admin: Option<SocketAddr>,
+    /// Between progress lines; `None`: no progress lines.
+    pub progress_interval: Option<Duration>,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -159,10 +189,16 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub journal_dir: Option<PathBuf>,
     pub on_destructive: Option<Action>,
+    pub max_statements_per_sec: Option<u32>,
+    pub max_bytes_per_sec: Option<u32>,
+    pub max_transactions_per_sec: Option<u32>,
+    pub admin: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
 pub const DEFAULT_TARGET: &str = "127.0.0.1:3306";
+/// The admin port `replaygate status` asks when given none.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9307";
 const MAX_PROTOCOL_PACKET: usize = 1 << 30;
 
 impl ConfigFile {
@@ -262,7 +298,30 @@ impl ConfigFile {
                          (--journal-dir DIR) so nothing withheld from the target is lost",
             });
         }
+        let admin = cli
+            .admin
+            .or(self.admin.listen)
+            .map(|a| parse_admin(&a))
+            .transpose()?;
+        let caps = Caps {
+            statements_per_sec: cli
+                .max_statements_per_sec
+                .or(self.throttle.max_statements_per_sec)
+                .unwrap_or(0),
+            bytes_per_sec: cli
+                .max_bytes_per_sec
+                .or(self.throttle.max_bytes_per_sec)
+                .unwrap_or(0),
+            transactions_per_sec: cli
+                .max_transactions_per_sec
+                .or(self.throttle.max_transactions_per_sec)
+                .unwrap_or(0),
+        };
+        let progress_secs = self.log.progress_secs.unwrap_or(5);
         Ok(Settings {
+            caps,
+            admin,
+            progress_interval: (progress_secs > 0).then(|| Duration::from_secs(progress_secs)),
             listen,
             target,
             max_connections,
@@ -307,6 +366,20 @@ fn parse_target(text: &str) -> Result<Target, ConfigError> {
     Ok(Target::Tcp(text.to_owned()))
 }
 
+/// `host:port`, or a bare port meaning loopback (the endpoint can pause the replay: keep it
+/// off the network unless asked).
+pub fn parse_admin(text: &str) -> Result<SocketAddr, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        key: "admin.listen",
+        value: text.to_owned(),
+        reason: "expected an address such as 127.0.0.1:9307, or a port",
+    };
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| invalid())
+}
+
 /// Charset and collation names end up in SQL the proxy sends, so only plain names are allowed.
 fn check_name(key: &'static str, name: &str) -> Result<(), ConfigError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -331,6 +404,36 @@ mod tests {
         assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(settings.charset.mode, CharsetMode::Pin);
         assert_eq!(settings.charset.default, "utf8mb4");
+        assert_eq!(settings.caps, Caps::default());
+        assert_eq!(settings.admin, None);
+        assert_eq!(settings.progress_interval, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn throttle_and_admin_come_from_the_file_and_the_command_line() {
+        let file = ConfigFile::parse(
+            "[throttle]\nmax_statements_per_sec = 10\nmax_bytes_per_sec = 1000\n\
+             [admin]\nlisten = \"9400\"\n[log]\nprogress_secs = 0\n",
+        )
+        .unwrap();
+        let s = file
+            .resolve(Overrides {
+                max_statements_per_sec: Some(20),
+                max_transactions_per_sec: Some(3),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!(
+            s.caps,
+            Caps {
+                statements_per_sec: 20,
+                bytes_per_sec: 1000,
+                transactions_per_sec: 3
+            }
+        );
+        assert_eq!(s.admin, Some("127.0.0.1:9400".parse().unwrap()));
+        assert_eq!(s.progress_interval, None);
+        assert!(parse_admin("nowhere").is_err());
     }
 
     #[test]

@@ -12,12 +12,15 @@
 //! [`policy`] (rules and verdicts, pure), [`session`] (the per-connection pipeline),
 //! [`journal`] (the quarantine journal), [`scan`] (offline scanning), [`binlog_text`]
 //! (reading binlog text as the client does), [`server`] (accept loop and shutdown),
-//! [`config`] (validated settings).
+//! [`config`] (validated settings), [`throttle`] (caps and the pause gate), [`admin`] (the
+//! HTTP endpoint: metrics, status, runtime control), [`progress`] (progress log lines).
 
+pub mod admin;
 pub mod binlog_text;
 pub mod config;
 pub mod journal;
 pub mod policy;
+pub mod progress;
 pub mod protocol;
 #[cfg(test)]
 mod random_input;
@@ -25,3 +28,4 @@ pub mod scan;
 pub mod server;
 pub mod session;
 pub mod sql;
+pub mod throttle;

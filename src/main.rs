@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command, ServeArgs};
 use replaygate::config::{ConfigFile, LogFormat, Settings};
 use replaygate::journal::SharedJournal;
+use replaygate::session::ProxyContext;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(args) => cli::scan::run(args),
         Command::Journal { command } => cli::journal::run(command),
+        Command::Status(args) => cli::status::run(args),
     }
 }
 
@@ -81,16 +83,30 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         let listener = replaygate::server::bind(&settings)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let admin = match settings.admin {
+            Some(addr) => Some((
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--admin)"))?,
+                replaygate::admin::install_metrics()?,
+            )),
+            None => None,
+        };
+        let ctx = Arc::new(ProxyContext::new(Arc::new(settings), journal));
+        if let Some((listener, metrics)) = admin {
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "admin endpoint: /metrics /status /pause /resume /throttle");
+            let ctx = Arc::clone(&ctx);
+            tokio::spawn(async move {
+                if let Err(e) = replaygate::admin::serve(listener, ctx, Some(metrics)).await {
+                    tracing::error!(error = %e, "the admin endpoint stopped");
+                }
+            });
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        replaygate::server::run(
-            listener,
-            Arc::new(settings),
-            journal,
-            shutdown_on_signals(shutdown),
-        )
-        .await;
+        replaygate::server::run(listener, ctx, shutdown_on_signals(shutdown)).await;
         Ok(ExitCode::SUCCESS)
     })
 }

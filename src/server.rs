@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
-use crate::journal::SharedJournal;
 use crate::session::{ProxyContext, serve_client};
 
 /// How long running sessions get to finish after shutdown was requested.
@@ -25,14 +24,18 @@ pub async fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
     TcpListener::bind(settings.listen).await
 }
 
-/// Serves clients until `shutdown` completes.
+/// Serves clients until `shutdown` completes. `ctx` is shared with the admin endpoint, if any.
 pub async fn run(
     listener: TcpListener,
-    settings: Arc<Settings>,
-    journal: Option<SharedJournal>,
+    ctx: Arc<ProxyContext>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let ctx = Arc::new(ProxyContext::new(Arc::clone(&settings), journal));
+    let settings = Arc::clone(&ctx.settings);
+    // Progress lines live as long as the accept loop.
+    let progress = settings.progress_interval.map(|interval| {
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move { crate::progress::run(&ctx, interval).await })
+    });
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut sessions = JoinSet::new();
     let mut next_id: u64 = 1;
@@ -99,6 +102,9 @@ pub async fn run(
             "sessions still open after {DRAIN_TIMEOUT:?}; closing them"
         );
         sessions.shutdown().await;
+    }
+    if let Some(progress) = progress {
+        progress.abort();
     }
     info!("replaygate stopped");
 }

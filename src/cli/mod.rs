@@ -1,7 +1,8 @@
-//! The command line: `serve`, `check-config`, `scan`, `journal`.
+//! The command line: `serve`, `check-config`, `scan`, `journal`, `status`.
 
 pub mod journal;
 pub mod scan;
+pub mod status;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,18 @@ pub enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// Print a running replaygate's sessions and throttle state (from its admin endpoint).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The admin endpoint of the running `serve` (its --admin) [default: 127.0.0.1:9307].
+    #[arg(long, env = "REPLAYGATE_ADMIN")]
+    pub admin: Option<String>,
+    /// Print the JSON as the endpoint returned it.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +140,19 @@ pub struct ServeArgs {
     /// DROP DATABASE) [default: halt].
     #[arg(long, value_enum)]
     pub on_destructive: Option<Action>,
+    /// Forward at most N statements per second, over all sessions (0: no cap).
+    #[arg(long, value_name = "N")]
+    pub max_statements_per_sec: Option<u32>,
+    /// Forward at most N bytes of statements per second, over all sessions (0: no cap).
+    #[arg(long, value_name = "N")]
+    pub max_bytes_per_sec: Option<u32>,
+    /// Forward at most N transactions (COMMITs and autocommit statements) per second (0: no cap).
+    #[arg(long, value_name = "N")]
+    pub max_transactions_per_sec: Option<u32>,
+    /// Serve the admin endpoint (/metrics, /status, /pause, /resume, /throttle) on ADDR
+    /// (host:port, or a port on 127.0.0.1) [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
 }
 
 impl ServeArgs {
@@ -141,6 +167,10 @@ impl ServeArgs {
             log_format: self.log_format,
             journal_dir: self.journal_dir.clone(),
             on_destructive: self.on_destructive,
+            max_statements_per_sec: self.max_statements_per_sec,
+            max_bytes_per_sec: self.max_bytes_per_sec,
+            max_transactions_per_sec: self.max_transactions_per_sec,
+            admin: self.admin.clone(),
         }
     }
 }

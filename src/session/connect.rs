@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
+
 use mysql_common::constants::CapabilityFlags;
 use tokio::net::TcpStream;
 
@@ -12,12 +14,13 @@ use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
 use super::error::SessionError;
 use super::guard::Guard;
 use super::state::SessionState;
+use super::status::SessionStatus;
 use super::{ProxyContext, Session};
 use crate::config::CharsetMode;
 use crate::protocol::PacketStream;
 use crate::protocol::handshake::{
-    AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, patch_client_hello,
-    patch_greeting,
+    AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, change_user_database,
+    patch_change_user_charset, patch_client_hello, patch_greeting,
 };
 use crate::protocol::reply::err_packet;
 
@@ -205,6 +208,10 @@ impl Session {
             guard: Guard::default(),
             halted: None,
             rewrites_done: 0,
+            status: SessionStatus {
+                id,
+                ..SessionStatus::default()
+            },
         }
     }
 
@@ -342,5 +349,54 @@ pub(super) async fn relay_authentication(
                 backend.flush().await.map_err(SessionError::Backend)?;
             }
         }
+    }
+}
+
+/// Re-authentication and resets: the server session starts afresh, and so does ours.
+impl Session {
+    pub(super) async fn change_user(&mut self, mut packet: BytesMut) -> Result<(), SessionError> {
+        let pinned = self
+            .catalog
+            .pinned_for(&self.ctx.settings.charset)
+            .and_then(|c| u8::try_from(c.id).ok());
+        if let Some(byte) = pinned {
+            patch_change_user_charset(&mut packet, self.caps, byte);
+        }
+        let database = change_user_database(&packet, self.caps);
+        self.backend
+            .send_packet(&packet)
+            .await
+            .map_err(SessionError::Backend)?;
+        self.backend.flush().await.map_err(SessionError::Backend)?;
+        let Some(accepted) = relay_authentication(&mut self.client, &mut self.backend).await?
+        else {
+            return Ok(());
+        };
+        self.client
+            .send_packet(&accepted)
+            .await
+            .map_err(SessionError::Client)?;
+        self.client.flush().await.map_err(SessionError::Client)?;
+        self.state.database = database.map(|d| String::from_utf8_lossy(&d).into_owned());
+        self.reset_state().await
+    }
+
+    /// After COM_RESET_CONNECTION or COM_CHANGE_USER the server session starts afresh: so does
+    /// ours, with the charset pinned again.
+    pub(super) async fn reset_state(&mut self) -> Result<(), SessionError> {
+        let fresh = SessionState::new(
+            self.state.user.clone(),
+            self.state.database.clone(),
+            self.ctx.settings.charset.default.clone(),
+        );
+        self.state = fresh;
+        if let Some(wanted) = self.catalog.pinned_for(&self.ctx.settings.charset) {
+            let sql = wanted.set_names();
+            self.state.collation = Some(wanted.name.clone());
+            if let Err(e) = internal_query(&mut self.backend, self.caps, &sql).await? {
+                tracing::warn!(session = self.id, error = %e.message, "cannot re-pin the session charset after a reset");
+            }
+        }
+        Ok(())
     }
 }

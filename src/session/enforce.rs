@@ -17,6 +17,7 @@ use crate::policy::{Action, Intervention, Verdict};
 use crate::protocol::command::{ReplyShape, code};
 use crate::protocol::reply::ok_packet;
 use crate::sql::{StatementKind, escape_for_message};
+use crate::throttle::Cost;
 
 /// ER_OPTION_PREVENTS_STATEMENT: the server's own code for "a setting forbids this statement".
 pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
@@ -28,6 +29,7 @@ impl Session {
         packet: &BytesMut,
         plan: &QueryPlan,
         judgements: Vec<Judgement>,
+        cost: Cost,
     ) -> Result<(), SessionError> {
         let text = &packet[1..];
         let decisive = judgements.iter().position(|j| {
@@ -46,7 +48,7 @@ impl Session {
                     );
                 }
             }
-            return self.forward_query(packet, plan).await;
+            return self.forward_query(packet, plan, cost).await;
         };
         let stmt = &text[plan.statements[index].range.clone()];
         let mut judgement = judgements[index].clone();
@@ -65,7 +67,7 @@ impl Session {
             return self.roll_back_instead_of_commit(stmt, &judgement).await;
         }
         match judgement.verdict.action.intervention() {
-            None => self.forward_query(packet, plan).await,
+            None => self.forward_query(packet, plan, cost).await,
             Some(intervention) => self.intervene(stmt, &judgement, intervention).await,
         }
     }

@@ -6,8 +6,10 @@
 //! 2. **inspect** it (COM_QUERY / COM_STMT_PREPARE text: split, event headers, charset check,
 //!    session effects, collation translation — [`query::plan_query`], pure);
 //! 3. **decide**: forward the original bytes, forward a rewrite, or answer with replaygate's own ERR;
+//!    a statement to forward first passes the process-wide throttle (caps, pause gate);
 //! 4. **forward** to the target and **relay** its response to completion, byte for byte;
-//! 5. **record**: apply the effects of the statements the target accepted to the session state.
+//! 5. **record**: apply the effects of the statements the target accepted to the session state,
+//!    and publish the session's status (for the admin endpoint) after every command.
 //!
 //! Errors split once, here: the target's errors are relayed verbatim as part of its response;
 //! replaygate's refusals are ERR packets whose message starts with `replaygate:`; a failed
@@ -21,8 +23,10 @@ pub mod error;
 pub mod guard;
 pub mod query;
 pub mod state;
+pub mod status;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use mysql_common::constants::CapabilityFlags;
@@ -36,17 +40,20 @@ pub use self::error::SessionError;
 use self::guard::Guard;
 use self::query::{InspectOptions, QueryPlan, Refusal, STATEMENT_PREVIEW_CHARS, plan_query};
 use self::state::{SessionState, StreamPosition};
+use self::status::{SessionRegistry, SessionStatus};
 use crate::config::Settings;
 use crate::journal::SharedJournal;
 use crate::policy::Intervention;
 use crate::protocol::command::{self, ReplyShape, Unsupported, code};
-use crate::protocol::handshake::{ServerGreeting, change_user_database, patch_change_user_charset};
+use crate::protocol::handshake::ServerGreeting;
 use crate::protocol::reply::err_packet;
 use crate::protocol::response::{Outcome, ResponseTracker, Step};
 use crate::protocol::{PacketStream, ProtocolError};
 use crate::sql::{LexOptions, escape_for_message};
+use crate::throttle::{Cost, Throttle, ends_transaction};
 
-/// What every session shares: the settings, and facts about the target learned once.
+/// What every session shares: the settings, facts about the target learned once, the throttle
+/// and the registry where sessions publish their status.
 #[derive(Debug)]
 pub struct ProxyContext {
     pub settings: Arc<Settings>,
@@ -54,14 +61,20 @@ pub struct ProxyContext {
     pub catalog: OnceCell<Arc<CollationCatalog>>,
     /// Where withheld statements are recorded, when configured.
     pub journal: Option<SharedJournal>,
+    /// Caps and the pause gate, shared by all sessions (the target is shared).
+    pub throttle: Arc<Throttle>,
+    /// Each open session's status, for the admin endpoint and the progress lines.
+    pub registry: SessionRegistry,
 }
 
 impl ProxyContext {
     pub fn new(settings: Arc<Settings>, journal: Option<SharedJournal>) -> Self {
         Self {
+            throttle: Arc::new(Throttle::new(settings.caps)),
             settings,
             catalog: OnceCell::new(),
             journal,
+            registry: SessionRegistry::default(),
         }
     }
 }
@@ -100,6 +113,8 @@ pub struct Session {
     halted: Option<String>,
     /// DROP TABLEs rewritten so far, numbering the quarantine names.
     rewrites_done: u64,
+    /// What this session last published to the registry.
+    status: SessionStatus,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -131,6 +146,9 @@ pub async fn serve_client(id: u64, client: TcpStream, ctx: Arc<ProxyContext>) {
         "session opened"
     );
     let mut session = session;
+    session.status.client.clone_from(&peer);
+    session.publish();
+    metrics::gauge!("replaygate_sessions").increment(1.0);
     match session.run().await {
         Ok(()) => info!(
             session = id,
@@ -139,6 +157,8 @@ pub async fn serve_client(id: u64, client: TcpStream, ctx: Arc<ProxyContext>) {
         ),
         Err(e) => session.fail(e).await,
     }
+    metrics::gauge!("replaygate_sessions").decrement(1.0);
+    session.ctx.registry.remove(id);
 }
 
 impl Session {
@@ -155,6 +175,8 @@ impl Session {
             else {
                 return Ok(());
             };
+            metrics::counter!("replaygate_bytes_in_total").increment(packet.len() as u64);
+            self.status.bytes_in += packet.len() as u64;
             let Some(&command) = packet.first() else {
                 return Err(SessionError::Client(ProtocolError::Malformed {
                     what: "empty command",
@@ -168,37 +190,47 @@ impl Session {
                     .await?;
                 continue;
             }
-            match command {
-                code::COM_QUIT => {
-                    self.backend
-                        .send_packet(&packet)
-                        .await
-                        .map_err(SessionError::Backend)?;
-                    self.backend.shutdown().await;
-                    return Ok(());
+            let result = self.command(command, packet).await;
+            // After every command, whatever its outcome: `GET /status` shows where the replay is.
+            self.publish();
+            if result? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One client command; `Ok(true)` when the client quit.
+    async fn command(&mut self, command: u8, packet: BytesMut) -> Result<bool, SessionError> {
+        match command {
+            code::COM_QUIT => {
+                self.backend
+                    .send_packet(&packet)
+                    .await
+                    .map_err(SessionError::Backend)?;
+                self.backend.shutdown().await;
+                return Ok(true);
+            }
+            code::COM_QUERY => self.query(packet).await?,
+            code::COM_INIT_DB => {
+                let outcome = self.forward(&packet, ReplyShape::Single).await?;
+                if outcome.error.is_none() {
+                    self.state.database = Some(String::from_utf8_lossy(&packet[1..]).into_owned());
                 }
-                code::COM_QUERY => self.query(packet).await?,
-                code::COM_INIT_DB => {
-                    let outcome = self.forward(&packet, ReplyShape::Single).await?;
-                    if outcome.error.is_none() {
-                        self.state.database =
-                            Some(String::from_utf8_lossy(&packet[1..]).into_owned());
-                    }
+            }
+            code::COM_STMT_PREPARE => self.prepare(packet).await?,
+            code::COM_CHANGE_USER => self.change_user(packet).await?,
+            code::COM_RESET_CONNECTION => {
+                let outcome = self.forward(&packet, ReplyShape::Single).await?;
+                if outcome.error.is_none() {
+                    self.reset_state().await?;
                 }
-                code::COM_STMT_PREPARE => self.prepare(packet).await?,
-                code::COM_CHANGE_USER => self.change_user(packet).await?,
-                code::COM_RESET_CONNECTION => {
-                    let outcome = self.forward(&packet, ReplyShape::Single).await?;
-                    if outcome.error.is_none() {
-                        self.reset_state().await?;
-                    }
+            }
+            other => match command::reply_shape(other) {
+                Ok(shape) => {
+                    self.forward(&packet, shape).await?;
                 }
-                other => match command::reply_shape(other) {
-                    Ok(shape) => {
-                        self.forward(&packet, shape).await?;
-                    }
-                    Err(Unsupported::ReplicationStream) => {
-                        self.refuse(
+                Err(Unsupported::ReplicationStream) => {
+                    self.refuse(
                             1235,
                             b"42000",
                             &format!(
@@ -208,10 +240,17 @@ impl Session {
                             ),
                         )
                         .await?;
-                    }
-                },
-            }
+                }
+            },
         }
+        Ok(false)
+    }
+
+    /// Copies the session's state to the registry the admin endpoint reads.
+    fn publish(&mut self) {
+        self.status.observe(&self.state);
+        self.status.halted.clone_from(&self.halted);
+        self.ctx.registry.publish(&self.status);
     }
 
     /// Stages 2-5 for a COM_QUERY.
@@ -232,6 +271,12 @@ impl Session {
             );
         }
         let mut judgements = Vec::with_capacity(plan.statements.len());
+        let mut cost = Cost {
+            statements: u32::try_from(plan.statements.len()).unwrap_or(u32::MAX),
+            bytes: text.len() as u64,
+            transactions: 0,
+        };
+        let mut in_transaction = self.state.in_transaction || !self.state.autocommit;
         for stmt in &plan.statements {
             // Where the stream is, whatever happens to the statement.
             if let Some(header) = &stmt.header {
@@ -245,8 +290,20 @@ impl Session {
                 policy,
                 &self.lex,
             ));
+            if let Some(j) = judgements.last() {
+                let kind = j.classification.kind;
+                metrics::counter!(
+                    "replaygate_statements_total",
+                    "kind" => kind.as_str(),
+                    "verdict" => j.verdict.action.as_str()
+                )
+                .increment(1);
+                if ends_transaction(kind, &mut in_transaction) {
+                    cost.transactions += 1;
+                }
+            }
         }
-        self.enforce(&packet, &plan, judgements).await
+        self.enforce(&packet, &plan, judgements, cost).await
     }
 
     /// Forwards a query the guard let through and records what the target accepted.
@@ -254,7 +311,18 @@ impl Session {
         &mut self,
         packet: &BytesMut,
         plan: &QueryPlan,
+        cost: Cost,
     ) -> Result<(), SessionError> {
+        // Stage 3b: the caps and the pause gate, right before the target sees the statement.
+        let waited = self.ctx.throttle.admit(cost).await;
+        if waited.as_secs() >= 1 {
+            debug!(
+                session = self.id,
+                waited_secs = waited.as_secs_f64(),
+                "throttled"
+            );
+        }
+        let started = Instant::now();
         let outcome = match &plan.rewritten {
             Some(text) => {
                 let mut rewritten = Vec::with_capacity(text.len() + 1);
@@ -264,6 +332,8 @@ impl Session {
             }
             None => self.forward(packet, ReplyShape::ResultSets).await?,
         };
+        metrics::histogram!("replaygate_statement_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         self.record(&packet[1..], plan, &outcome);
         Ok(())
     }
@@ -304,6 +374,8 @@ impl Session {
                     StreamPosition::of(&self.state)
                 ));
             } else if let Some(err) = &outcome.error {
+                metrics::counter!("replaygate_backend_errors_total", "kind" => "refused")
+                    .increment(1);
                 // The server's error went to the client verbatim; the log keeps where it was.
                 debug!(
                     session = self.id,
@@ -368,58 +440,12 @@ impl Session {
         }
     }
 
-    async fn change_user(&mut self, mut packet: BytesMut) -> Result<(), SessionError> {
-        let pinned = self
-            .catalog
-            .pinned_for(&self.ctx.settings.charset)
-            .and_then(|c| u8::try_from(c.id).ok());
-        if let Some(byte) = pinned {
-            patch_change_user_charset(&mut packet, self.caps, byte);
-        }
-        let database = change_user_database(&packet, self.caps);
-        self.backend
-            .send_packet(&packet)
-            .await
-            .map_err(SessionError::Backend)?;
-        self.backend.flush().await.map_err(SessionError::Backend)?;
-        let Some(accepted) =
-            connect::relay_authentication(&mut self.client, &mut self.backend).await?
-        else {
-            return Ok(());
-        };
-        self.client
-            .send_packet(&accepted)
-            .await
-            .map_err(SessionError::Client)?;
-        self.client.flush().await.map_err(SessionError::Client)?;
-        self.state.database = database.map(|d| String::from_utf8_lossy(&d).into_owned());
-        self.reset_state().await
-    }
-
-    /// After COM_RESET_CONNECTION or COM_CHANGE_USER the server session starts afresh: so does
-    /// ours, with the charset pinned again.
-    async fn reset_state(&mut self) -> Result<(), SessionError> {
-        let fresh = SessionState::new(
-            self.state.user.clone(),
-            self.state.database.clone(),
-            self.ctx.settings.charset.default.clone(),
-        );
-        self.state = fresh;
-        if let Some(wanted) = self.catalog.pinned_for(&self.ctx.settings.charset) {
-            let sql = wanted.set_names();
-            self.state.collation = Some(wanted.name.clone());
-            if let Err(e) = backend::internal_query(&mut self.backend, self.caps, &sql).await? {
-                warn!(session = self.id, error = %e.message, "cannot re-pin the session charset after a reset");
-            }
-        }
-        Ok(())
-    }
-
     /// Stage 4: forwards a command and relays the target's response to completion.
     async fn forward(&mut self, packet: &[u8], shape: ReplyShape) -> Result<Outcome, SessionError> {
         // Every forward starts a command exchange of its own (the guard may have run internal
         // queries on the backend since the client's command arrived).
         self.backend.reset_seq();
+        metrics::counter!("replaygate_bytes_out_total").increment(packet.len() as u64);
         self.backend
             .send_packet(packet)
             .await
@@ -507,6 +533,7 @@ impl Session {
         let last = self.last_acknowledged.as_deref().unwrap_or("none");
         match &error {
             SessionError::Backend(_) => {
+                metrics::counter!("replaygate_backend_errors_total", "kind" => "lost").increment(1);
                 warn!(
                     session = self.id,
                     error = %error,

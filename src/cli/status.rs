@@ -1,0 +1,132 @@
+//! `replaygate status`: asks a running `serve` for its admin `/status` and prints it for a person.
+//!
+//! One GET to a loopback endpoint does not deserve an HTTP client crate: a blocking `TcpStream`,
+//! HTTP/1.0 (so the server closes the connection when done, and no chunked encoding), is enough.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use replaygate::admin::StatusReport;
+use replaygate::config::{DEFAULT_ADMIN, parse_admin};
+
+use super::StatusArgs;
+
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let addr = parse_admin(args.admin.as_deref().unwrap_or(DEFAULT_ADMIN))?;
+    let body = http_get(&addr.to_string(), "/status")
+        .with_context(|| format!("cannot read the status from the admin endpoint {addr}"))?;
+    if args.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report: StatusReport = serde_json::from_str(&body)
+        .context("the admin endpoint's /status is not a status report")?;
+    print!("{}", render(&report));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The body of `GET path`, which must answer 200.
+fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status_line = head.lines().next().unwrap_or_default();
+    if status_line.split_whitespace().nth(1) != Some("200") {
+        bail!("{status_line}");
+    }
+    Ok(body.to_owned())
+}
+
+/// The throttle line, then one row per session.
+pub fn render(report: &StatusReport) -> String {
+    let t = &report.throttle;
+    let cap = |v: u32| {
+        if v == 0 {
+            "-".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut out = format!(
+        "replaygate {}: {}; caps statements/s {} bytes/s {} transactions/s {}; throttled {:.1} s in all\n",
+        report.version,
+        match t.paused_for_secs {
+            Some(secs) if t.paused => format!("PAUSED for {secs:.1} s"),
+            _ => "running".to_owned(),
+        },
+        cap(t.caps.statements_per_sec),
+        cap(t.caps.bytes_per_sec),
+        cap(t.caps.transactions_per_sec),
+        t.throttled_secs,
+    );
+    if report.sessions.is_empty() {
+        out.push_str("no open sessions\n");
+        return out;
+    }
+    let rows: Vec<[String; 9]> = report
+        .sessions
+        .iter()
+        .map(|s| {
+            [
+                s.id.to_string(),
+                s.client.clone(),
+                s.user.clone(),
+                s.database.clone().unwrap_or_else(|| "-".into()),
+                s.charset.clone(),
+                s.binlog_position.map_or("-".into(), |p| p.to_string()),
+                s.gtid.clone().unwrap_or_else(|| "-".into()),
+                s.statements.to_string(),
+                match &s.halted {
+                    Some(why) => format!("HALTED: {why}"),
+                    None if s.in_transaction => "in transaction".into(),
+                    None => "ok".into(),
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "SESSION",
+        "CLIENT",
+        "USER",
+        "DATABASE",
+        "CHARSET",
+        "POSITION",
+        "GTID",
+        "STATEMENTS",
+        "STATE",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &[&str]| {
+        let last = cells.len() - 1;
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}

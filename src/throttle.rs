@@ -1,0 +1,483 @@
+//! The process-wide throttle: static rate caps (statements, bytes and transactions per second)
+//! and the pause gate, which every session passes before it forwards a statement.
+//!
+//! It is one object shared by all sessions (through [`crate::session::ProxyContext`]) because the
+//! thing being protected — the target — is shared: three sessions at 100 statements/s each are
+//! 300 statements/s for the target. The caps are token buckets (`governor`'s GCRA), so a cap
+//! spreads statements evenly instead of letting them through in bursts and then stalling.
+//! Caps and the pause state change at runtime (admin endpoint); a waiting session notices a change
+//! at once instead of finishing a wait computed under the old cap.
+//!
+//! Time comes from tokio's clock, so the limiter is tested with a paused, virtual clock.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::sql::StatementKind;
+
+/// governor's clock, read from tokio's (which tests can pause and advance).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+
+    fn now(&self) -> Self::Instant {
+        Instant::now().into_std()
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std::time::Instant>>;
+
+/// The static caps; 0 means no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caps {
+    pub statements_per_sec: u32,
+    pub bytes_per_sec: u32,
+    pub transactions_per_sec: u32,
+}
+
+/// A change of caps: `None` leaves a cap as it is, `Some(0)` removes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapsUpdate {
+    pub statements_per_sec: Option<u32>,
+    pub bytes_per_sec: Option<u32>,
+    pub transactions_per_sec: Option<u32>,
+}
+
+/// What forwarding one COM_QUERY costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub statements: u32,
+    pub bytes: u64,
+    pub transactions: u32,
+}
+
+/// The throttle state as the admin endpoint reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThrottleStatus {
+    pub paused: bool,
+    /// How long the current pause has lasted.
+    pub paused_for_secs: Option<f64>,
+    pub caps: Caps,
+    /// Time sessions have spent waiting on caps and pauses, summed over sessions.
+    pub throttled_secs: f64,
+}
+
+/// What a waiting session watches: any change (pause, resume, new caps) re-evaluates its wait.
+#[derive(Debug, Clone, Copy, Default)]
+struct Control {
+    paused: bool,
+    caps: Caps,
+}
+
+/// One cap's bucket. Statements and transactions get a burst of one (evenly spaced); bytes get
+/// one second's worth, so a statement up to that size passes in one step.
+#[derive(Debug, Default)]
+struct Bucket {
+    limiter: RwLock<Option<Arc<Limiter>>>,
+}
+
+impl Bucket {
+    fn set(&self, per_sec: u32, burst_is_rate: bool) {
+        let limiter = NonZeroU32::new(per_sec).map(|rate| {
+            let burst = if burst_is_rate { rate } else { NonZeroU32::MIN };
+            let quota = Quota::per_second(rate).allow_burst(burst);
+            Arc::new(RateLimiter::direct_with_clock(quota, TokioClock))
+        });
+        *self.limiter.write().unwrap_or_else(|e| e.into_inner()) = limiter;
+    }
+
+    fn current(&self) -> Option<Arc<Limiter>> {
+        self.limiter
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes `n` tokens now, or says how long until they could be taken. Costs larger than the
+    /// bucket are taken in bucket-sized steps (the average rate is what a cap promises).
+    fn try_take(&self, n: &mut u64) -> Option<Duration> {
+        let limiter = self.current()?;
+        while *n > 0 {
+            let step = u32::try_from(*n).unwrap_or(u32::MAX);
+            let step = NonZeroU32::new(step).unwrap_or(NonZeroU32::MIN);
+            match limiter.check_n(step) {
+                Ok(Ok(())) => *n -= u64::from(step.get()),
+                Ok(Err(not_until)) => return Some(not_until.wait_time_from(TokioClock.now())),
+                Err(governor::InsufficientCapacity(capacity)) => {
+                    let capacity = NonZeroU32::new(capacity).unwrap_or(NonZeroU32::MIN);
+                    match limiter.check_n(capacity) {
+                        Ok(Ok(())) => *n -= u64::from(capacity.get()),
+                        Ok(Err(not_until)) => {
+                            return Some(not_until.wait_time_from(TokioClock.now()));
+                        }
+                        // A bucket always holds its own capacity.
+                        Err(_) => *n = 0,
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The process-wide throttle. Cheap to share (`Arc`); every method takes `&self`.
+#[derive(Debug)]
+pub struct Throttle {
+    statements: Bucket,
+    bytes: Bucket,
+    transactions: Bucket,
+    control: watch::Sender<Control>,
+    paused_since: Mutex<Option<Instant>>,
+    throttled: Mutex<Duration>,
+}
+
+impl Throttle {
+    pub fn new(caps: Caps) -> Self {
+        let throttle = Self {
+            statements: Bucket::default(),
+            bytes: Bucket::default(),
+            transactions: Bucket::default(),
+            control: watch::Sender::new(Control::default()),
+            paused_since: Mutex::new(None),
+            throttled: Mutex::new(Duration::ZERO),
+        };
+        throttle.set_caps(CapsUpdate {
+            statements_per_sec: Some(caps.statements_per_sec),
+            bytes_per_sec: Some(caps.bytes_per_sec),
+            transactions_per_sec: Some(caps.transactions_per_sec),
+        });
+        metrics::gauge!("replaygate_throttle_paused").set(0.0);
+        throttle
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> Caps {
+        self.control.borrow().caps
+    }
+
+    /// Changes the caps given; returns the caps now in force.
+    pub fn set_caps(&self, update: CapsUpdate) -> Caps {
+        let mut caps = self.caps();
+        if let Some(v) = update.statements_per_sec {
+            caps.statements_per_sec = v;
+            self.statements.set(v, false);
+        }
+        if let Some(v) = update.bytes_per_sec {
+            caps.bytes_per_sec = v;
+            self.bytes.set(v, true);
+        }
+        if let Some(v) = update.transactions_per_sec {
+            caps.transactions_per_sec = v;
+            self.transactions.set(v, false);
+        }
+        self.control.send_modify(|c| c.caps = caps);
+        info!(
+            statements_per_sec = caps.statements_per_sec,
+            bytes_per_sec = caps.bytes_per_sec,
+            transactions_per_sec = caps.transactions_per_sec,
+            "throttle caps (0 = no cap)"
+        );
+        caps
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.control.borrow().paused
+    }
+
+    /// Stops every session before its next statement; clients stay connected and wait.
+    /// Returns false if the replay was already paused.
+    pub fn pause(&self) -> bool {
+        let changed = self
+            .control
+            .send_if_modified(|c| !std::mem::replace(&mut c.paused, true));
+        if changed {
+            *self.paused_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            metrics::gauge!("replaygate_throttle_paused").set(1.0);
+            info!(
+                "replay paused: sessions wait before their next statement; clients stay connected"
+            );
+        }
+        changed
+    }
+
+    /// Lets the sessions go on. Returns false if the replay was not paused.
+    pub fn resume(&self) -> bool {
+        let changed = self
+            .control
+            .send_if_modified(|c| std::mem::replace(&mut c.paused, false));
+        if changed {
+            let since = self
+                .paused_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let paused_secs = since.map_or(0.0, |s| s.elapsed().as_secs_f64());
+            metrics::gauge!("replaygate_throttle_paused").set(0.0);
+            info!(paused_secs, "replay resumed");
+        }
+        changed
+    }
+
+    pub fn status(&self) -> ThrottleStatus {
+        let since = *self.paused_since.lock().unwrap_or_else(|e| e.into_inner());
+        let control = *self.control.borrow();
+        ThrottleStatus {
+            paused: control.paused,
+            paused_for_secs: since
+                .filter(|_| control.paused)
+                .map(|s| s.elapsed().as_secs_f64()),
+            caps: control.caps,
+            throttled_secs: self
+                .throttled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_secs_f64(),
+        }
+    }
+
+    /// Waits until the replay is not paused and the caps admit `cost`, then takes it from the
+    /// buckets. Returns how long it waited.
+    pub async fn admit(&self, cost: Cost) -> Duration {
+        let mut control = self.control.subscribe();
+        let Control { paused, caps } = *control.borrow_and_update();
+        if !paused && caps == Caps::default() {
+            return Duration::ZERO;
+        }
+        let started = Instant::now();
+        let mut statements = u64::from(cost.statements);
+        let mut bytes = cost.bytes;
+        let mut transactions = u64::from(cost.transactions);
+        loop {
+            let wait = if control.borrow_and_update().paused {
+                None
+            } else {
+                let wait = self
+                    .statements
+                    .try_take(&mut statements)
+                    .or_else(|| self.bytes.try_take(&mut bytes))
+                    .or_else(|| self.transactions.try_take(&mut transactions));
+                match wait {
+                    Some(wait) => Some(wait),
+                    None => break,
+                }
+            };
+            // Wake on the wait's end, or on any change of caps or pause state.
+            let sleep = async {
+                match wait {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                changed = control.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let waited = started.elapsed();
+        if !waited.is_zero() {
+            *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) += waited;
+            metrics::gauge!("replaygate_throttled_seconds_total").increment(waited.as_secs_f64());
+        }
+        waited
+    }
+}
+
+/// Whether a statement of `kind` ends a transaction on the target, for the transactions cap: a
+/// COMMIT, or a statement that does work outside a transaction under autocommit. Tracks
+/// BEGIN / COMMIT / ROLLBACK within a multi-statement query in `in_transaction`.
+pub fn ends_transaction(kind: StatementKind, in_transaction: &mut bool) -> bool {
+    use StatementKind::*;
+    match kind {
+        Begin => {
+            *in_transaction = true;
+            false
+        }
+        Commit => std::mem::replace(in_transaction, false),
+        Rollback => {
+            *in_transaction = false;
+            false
+        }
+        SetSession | Use | Select => false,
+        _ => !*in_transaction,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_statement() -> Cost {
+        Cost {
+            statements: 1,
+            bytes: 100,
+            transactions: 1,
+        }
+    }
+
+    #[test]
+    fn transactions_are_commits_and_autocommit_work() {
+        use StatementKind::*;
+        let count = |kinds: &[StatementKind], mut in_tx: bool| {
+            kinds
+                .iter()
+                .filter(|k| ends_transaction(**k, &mut in_tx))
+                .count()
+        };
+        assert_eq!(count(&[Insert, Update, CreateTable], false), 3);
+        assert_eq!(
+            count(&[SetSession, Use, Begin, Insert, Insert, Commit], false),
+            1
+        );
+        assert_eq!(count(&[Begin, Insert, Rollback, Insert], false), 1);
+        assert_eq!(count(&[Insert, Commit], true), 1, "inside a transaction");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_caps_never_wait() {
+        let t = Throttle::new(Caps::default());
+        let start = Instant::now();
+        for _ in 0..1000 {
+            t.admit(one_statement()).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_statements_per_second_spreads_100_statements_over_about_ten_seconds() {
+        let t = Throttle::new(Caps {
+            statements_per_sec: 10,
+            ..Caps::default()
+        });
+        let start = Instant::now();
+        for _ in 0..100 {
+            t.admit(one_statement()).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert!(t.status().throttled_secs >= 9.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_and_transactions_caps_hold() {
+        let t = Throttle::new(Caps {
+            bytes_per_sec: 1000,
+            ..Caps::default()
+        });
+        let start = Instant::now();
+        // 10,000 bytes at 1000/s: the first second's burst, then nine more seconds.
+        for _ in 0..100 {
+            t.admit(one_statement()).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(8) && took <= Duration::from_secs(10),
+            "{took:?}"
+        );
+
+        // One statement larger than the bucket passes, at the average rate.
+        let start = Instant::now();
+        t.admit(Cost {
+            bytes: 5000,
+            ..Cost::default()
+        })
+        .await;
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(4) && took <= Duration::from_secs(6),
+            "{took:?}"
+        );
+
+        let t = Throttle::new(Caps {
+            transactions_per_sec: 5,
+            ..Caps::default()
+        });
+        let start = Instant::now();
+        for _ in 0..50 {
+            t.admit(one_statement()).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
+        let t = Arc::new(Throttle::new(Caps {
+            statements_per_sec: 1,
+            ..Caps::default()
+        }));
+        t.admit(one_statement()).await;
+        // The next statement would wait a second; raising the cap lets it through at once.
+        let waiter = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.admit(one_statement()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        t.set_caps(CapsUpdate {
+            statements_per_sec: Some(1000),
+            ..CapsUpdate::default()
+        });
+        let waited = waiter.await.unwrap();
+        assert!(waited < Duration::from_millis(100), "{waited:?}");
+
+        let start = Instant::now();
+        for _ in 0..1000 {
+            t.admit(one_statement()).await;
+        }
+        let took = start.elapsed();
+        assert!(took <= Duration::from_millis(1100), "{took:?}");
+
+        // 0 removes the cap.
+        t.set_caps(CapsUpdate {
+            statements_per_sec: Some(0),
+            ..CapsUpdate::default()
+        });
+        let start = Instant::now();
+        for _ in 0..1000 {
+            t.admit(one_statement()).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(t.caps(), Caps::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_replay_waits_until_resumed() {
+        let t = Arc::new(Throttle::new(Caps::default()));
+        assert!(t.pause());
+        assert!(!t.pause(), "pausing twice changes nothing");
+        let waiter = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.admit(one_statement()).await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!waiter.is_finished());
+        assert!(t.status().paused_for_secs.unwrap() >= 60.0);
+        assert!(t.resume());
+        let waited = waiter.await.unwrap();
+        assert!(waited >= Duration::from_secs(60), "{waited:?}");
+        assert!(!t.is_paused());
+        assert!(t.status().paused_for_secs.is_none());
+    }
+}

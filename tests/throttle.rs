@@ -1,0 +1,246 @@
+//! Throttling and observability against a real target: caps slow a real replay down, the admin
+//! endpoint pauses and resumes it without disconnecting the client, `/metrics` counts what was
+//! sent, `/status` and `replaygate status` show where each session is.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::process::free_port;
+use support::proxy::{Replaygate, replaygate_bin};
+use support::server::MariaDb;
+
+/// A tiny HTTP/1.0 request to the admin endpoint; returns (status code, body).
+fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_owned())
+}
+
+fn json(port: u16, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (code, text) = http(port, method, path, body);
+    assert_eq!(code, 200, "{method} {path}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+}
+
+fn inserts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("INSERT INTO t VALUES ({i}, 'row {i}');\n"))
+        .collect()
+}
+
+fn target_with_table() -> MariaDb {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(40))");
+    target
+}
+
+fn rows(target: &MariaDb) -> usize {
+    target
+        .sql("SELECT COUNT(*) FROM d.t")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_statement_cap_from_the_config_file_slows_a_real_replay_down() {
+    let target = target_with_table();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("replaygate.toml");
+    std::fs::write(
+        &config,
+        "[throttle]\nmax_statements_per_sec = 50\n[log]\nprogress_secs = 1\n",
+    )
+    .unwrap();
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--config", config.to_str().unwrap()]);
+    let started = Instant::now();
+    target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .run_with_stdin(inserts(100).as_bytes())
+        .assert_success();
+    let took = started.elapsed();
+    assert_eq!(rows(&target), 100);
+    // 100 statements at 50/s: about 2 s. Only the lower bound is robust.
+    assert!(took >= Duration::from_millis(1500), "took {took:?}");
+    // A replay of about 2 s logs progress at least once, with its rate and throttle state.
+    let log = proxy.log();
+    let progress = log
+        .lines()
+        .find(|l| l.contains("progress"))
+        .unwrap_or_else(|| panic!("no progress line:\n{log}"));
+    assert!(progress.contains("statements_per_sec"), "{progress}");
+    assert!(
+        progress.contains("throttle=\"capped\"") || progress.contains("throttle=capped"),
+        "{progress}"
+    );
+}
+
+#[test]
+fn pause_and_resume_over_the_admin_api_keep_the_client_connected() {
+    let target = target_with_table();
+    let admin = free_port();
+    let admin_arg = admin.to_string();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &["--admin", &admin_arg, "--max-statements-per-sec", "200"],
+    );
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    let mut stdin = client.stdin.take().unwrap();
+    let input = inserts(400);
+    let writer = thread::spawn(move || stdin.write_all(input.as_bytes()));
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rows(&target) < 20 {
+        assert!(Instant::now() < deadline, "the replay did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let paused = json(admin, "POST", "/pause", "");
+    assert_eq!(paused["paused"], true, "{paused}");
+    thread::sleep(Duration::from_millis(300));
+    let before = rows(&target);
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rows(&target), before, "nothing is applied while paused");
+    assert!(before < 400, "the replay was paused before its end");
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the client is still connected, waiting"
+    );
+    let status = json(admin, "GET", "/status", "");
+    assert_eq!(status["throttle"]["paused"], true, "{status}");
+    assert_eq!(status["sessions"].as_array().unwrap().len(), 1, "{status}");
+
+    let resumed = json(admin, "POST", "/resume", "");
+    assert_eq!(resumed["paused"], false, "{resumed}");
+    // Lift the cap too, through the API: the rest goes at full speed.
+    let caps = json(admin, "POST", "/throttle", r#"{"statements_per_sec": 0}"#);
+    assert_eq!(caps["caps"]["statements_per_sec"], 0, "{caps}");
+    writer.join().unwrap().unwrap();
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&target), 400, "the replay completed after the resume");
+    let log = proxy.log();
+    assert!(log.contains("replay paused"), "{log}");
+    assert!(log.contains("replay resumed"), "{log}");
+    assert!(log.contains("paused_secs"), "{log}");
+}
+
+#[test]
+fn metrics_and_status_show_what_was_sent_and_where_the_replay_is() {
+    const N: usize = 50;
+    let source = MariaDb::start();
+    source.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(40))");
+    source
+        .client()
+        .database("d")
+        .run_with_stdin(inserts(N).as_bytes())
+        .assert_success();
+    let binlog = source.binlog_dump(&[]);
+    let target = MariaDb::start();
+    let admin = free_port();
+    let admin_arg = format!("127.0.0.1:{admin}");
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--admin", &admin_arg]);
+
+    // The client keeps its session open after the stream (stdin stays open), so /status has it.
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .arg("--comments")
+        .spawn();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(&binlog).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let session = loop {
+        let status = json(admin, "GET", "/status", "");
+        if let Some(s) = status["sessions"].as_array().and_then(|s| s.first())
+            && s["statements"].as_u64().unwrap_or(0) as usize >= N
+            && rows(&target) == N
+        {
+            break s.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replay did not finish: {status}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(session["database"], "d", "{session}");
+    assert!(
+        session["binlog_position"].as_u64().unwrap() > 0,
+        "{session}"
+    );
+    assert!(session["gtid"].is_string(), "{session}");
+    assert!(session["halted"].is_null(), "{session}");
+    let position = session["binlog_position"].as_u64().unwrap();
+
+    let printed = Command::new(replaygate_bin())
+        .args(["status", "--admin", &admin_arg])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert!(text.contains("running"), "{text}");
+    assert!(text.contains("DATABASE"), "{text}");
+    assert!(text.contains(" d "), "{text}");
+    assert!(text.contains(&position.to_string()), "{text}");
+
+    let (code, metrics) = http(admin, "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        value(r#"replaygate_statements_total{kind="insert",verdict="allow"}"#) >= N as f64,
+        "{metrics}"
+    );
+    assert!(value("replaygate_bytes_in_total") > 0.0, "{metrics}");
+    assert!(value("replaygate_bytes_out_total") > 0.0, "{metrics}");
+    assert_eq!(value("replaygate_sessions"), 1.0, "{metrics}");
+    assert_eq!(value("replaygate_throttle_paused"), 0.0, "{metrics}");
+    assert!(
+        value("replaygate_statement_duration_seconds_count") >= N as f64,
+        "{metrics}"
+    );
+
+    drop(stdin);
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&target), N);
+}
