@@ -87,6 +87,7 @@ pub struct ProxySection {
     pub max_connections: Option<usize>,
     pub max_packet_bytes: Option<usize>,
     pub connect_timeout_secs: Option<u64>,
+    pub apply_mode: Option<ApplyMode>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +115,17 @@ pub enum CharsetMode {
     Pin,
     /// The client's own declared charset (for applications that choose theirs on purpose).
     Honor,
+}
+
+/// How statements reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyMode {
+    /// Each statement is answered by the target before the next is read.
+    Sync,
+    /// Inside a transaction, statements that return no rows are acknowledged at once and sent
+    /// ahead; the COMMIT waits for all of them, and a failure rolls the transaction back.
+    Pipelined,
 }
 
 /// How log lines are written.
@@ -163,6 +175,8 @@ pub struct Settings {
     /// The largest packet a client may send (the protocol's own limit is 1 GiB).
     pub max_packet_bytes: usize,
     pub connect_timeout: Duration,
+    /// Whether statements inside transactions are pipelined to the target.
+    pub apply_mode: ApplyMode,
     pub charset: CharsetSettings,
     pub log_format: LogFormat,
     /// The rules every statement is judged by.
@@ -187,6 +201,7 @@ pub struct Overrides {
     pub charset: Option<String>,
     pub collation: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub apply_mode: Option<ApplyMode>,
     pub journal_dir: Option<PathBuf>,
     pub on_destructive: Option<Action>,
     pub max_statements_per_sec: Option<u32>,
@@ -327,6 +342,10 @@ impl ConfigFile {
             max_connections,
             max_packet_bytes,
             connect_timeout: Duration::from_secs(self.proxy.connect_timeout_secs.unwrap_or(10)),
+            apply_mode: cli
+                .apply_mode
+                .or(self.proxy.apply_mode)
+                .unwrap_or(ApplyMode::Sync),
             charset: CharsetSettings {
                 mode: cli
                     .charset_mode

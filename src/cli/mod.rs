@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use replaygate::config::{CharsetMode, LogFormat, Overrides};
+use replaygate::config::{ApplyMode, CharsetMode, LogFormat, Overrides};
 use replaygate::policy::Action;
 use replaygate::scan::Severity;
 
@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// sync: every statement waits for the target; pipelined: statements inside transactions
+    /// are sent ahead and the COMMIT waits for them [default: sync].
+    #[arg(long, value_enum)]
+    pub apply_mode: Option<ApplyMode>,
     /// Directory of the quarantine journal (needed by quarantine and rewrite actions).
     #[arg(long)]
     pub journal_dir: Option<PathBuf>,
@@ -165,6 +169,7 @@ impl ServeArgs {
             charset: self.charset.clone(),
             collation: self.collation.clone(),
             log_format: self.log_format,
+            apply_mode: self.apply_mode,
             journal_dir: self.journal_dir.clone(),
             on_destructive: self.on_destructive,
             max_statements_per_sec: self.max_statements_per_sec,

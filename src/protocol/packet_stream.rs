@@ -159,6 +159,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         self.seq_id
     }
 
+    /// Sets the sequence id the next packet must carry: the reply to a command sent earlier
+    /// (pipelined) starts one past that command's frames.
+    pub fn set_seq(&mut self, seq: u8) {
+        self.seq_id = seq;
+    }
+
     /// Shuts the write side down after flushing.
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;

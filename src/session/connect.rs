@@ -13,6 +13,7 @@ use super::backend::{BackendIo, internal_query};
 use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
 use super::error::SessionError;
 use super::guard::Guard;
+use super::pipeline::Pipeline;
 use super::state::SessionState;
 use super::status::SessionStatus;
 use super::{ProxyContext, Session};
@@ -208,6 +209,7 @@ impl Session {
             guard: Guard::default(),
             halted: None,
             rewrites_done: 0,
+            pipeline: Pipeline::default(),
             status: SessionStatus {
                 id,
                 ..SessionStatus::default()

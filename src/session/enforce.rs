@@ -341,19 +341,23 @@ impl Session {
         action: Action,
         note: Option<String>,
     ) -> Result<Option<u64>, SessionError> {
-        let Some(journal) = self.ctx.journal.clone() else {
-            return Ok(None);
-        };
-        let position = StreamPosition::of(&self.state);
+        let mut record = self.journal_record(stmt, &StreamPosition::of(&self.state));
+        record.origin_thread = judgement.origin;
+        record.rule.clone_from(&judgement.verdict.rule);
+        record.action = action.as_str().to_owned();
+        record.kind = judgement.classification.kind.as_str().to_owned();
+        record.note = note;
+        self.append_journal(record).await
+    }
+
+    /// A journal record of `stmt` with the session's context at `position`.
+    pub(super) fn journal_record(&self, stmt: &[u8], position: &StreamPosition) -> JournalRecord {
         let mut record = JournalRecord {
-            id: 0,
-            time: String::new(),
             session: self.id,
             client: self.peer.clone(),
             user: self.state.user.clone(),
-            origin_thread: judgement.origin,
+            origin_thread: position.thread_id,
             gtid: position.gtid.clone(),
-            binlog_file: None,
             position: position.position,
             end_log_pos: position.end_log_pos,
             event_time: position.timestamp.clone(),
@@ -363,14 +367,20 @@ impl Session {
             sql_log_bin: self.state.sql_log_bin,
             charset: self.state.charset.clone(),
             collation: self.state.collation.clone(),
-            rule: judgement.verdict.rule.clone(),
-            action: action.as_str().to_owned(),
-            kind: judgement.classification.kind.as_str().to_owned(),
-            statement: None,
-            statement_base64: None,
-            note,
+            ..JournalRecord::default()
         };
         record.set_statement(stmt);
+        record
+    }
+
+    /// Appends to the journal (fsynced before returning); `None` when none is configured.
+    pub(super) async fn append_journal(
+        &self,
+        record: JournalRecord,
+    ) -> Result<Option<u64>, SessionError> {
+        let Some(journal) = self.ctx.journal.clone() else {
+            return Ok(None);
+        };
         match journal.append(record).await {
             Ok(id) => Ok(Some(id)),
             Err(e) => Err(SessionError::Journal(e.to_string())),

@@ -21,6 +21,7 @@ mod connect;
 mod enforce;
 pub mod error;
 pub mod guard;
+mod pipeline;
 pub mod query;
 pub mod state;
 pub mod status;
@@ -38,6 +39,7 @@ use self::backend::BackendIo;
 use self::charset::CollationCatalog;
 pub use self::error::SessionError;
 use self::guard::Guard;
+use self::pipeline::Pipeline;
 use self::query::{InspectOptions, QueryPlan, Refusal, STATEMENT_PREVIEW_CHARS, plan_query};
 use self::state::{SessionState, StreamPosition};
 use self::status::{SessionRegistry, SessionStatus};
@@ -49,7 +51,7 @@ use crate::protocol::handshake::ServerGreeting;
 use crate::protocol::reply::err_packet;
 use crate::protocol::response::{Outcome, ResponseTracker, Step};
 use crate::protocol::{PacketStream, ProtocolError};
-use crate::sql::{LexOptions, escape_for_message};
+use crate::sql::{LexOptions, StatementKind, escape_for_message};
 use crate::throttle::{Cost, Throttle, ends_transaction};
 
 /// What every session shares: the settings, facts about the target learned once, the throttle
@@ -113,6 +115,8 @@ pub struct Session {
     halted: Option<String>,
     /// DROP TABLEs rewritten so far, numbering the quarantine names.
     rewrites_done: u64,
+    /// Statements sent ahead of their replies (`--apply-mode pipelined`).
+    pipeline: Pipeline,
     /// What this session last published to the registry.
     status: SessionStatus,
 }
@@ -173,6 +177,7 @@ impl Session {
                 .await
                 .map_err(SessionError::Client)?
             else {
+                self.drain_at_close().await;
                 return Ok(());
             };
             metrics::counter!("replaygate_bytes_in_total").increment(packet.len() as u64);
@@ -188,6 +193,15 @@ impl Session {
                 let reason = reason.clone();
                 self.refuse(enforce::ER_OPTION_PREVENTS_STATEMENT, b"HY000", &reason)
                     .await?;
+                continue;
+            }
+            // Only COM_QUERY joins the pipeline; anything else first waits for what is in flight.
+            if command == code::COM_QUIT {
+                self.drain_at_close().await;
+            } else if command != code::COM_QUERY
+                && !self.pipeline.is_empty()
+                && !self.drain().await?
+            {
                 continue;
             }
             let result = self.command(command, packet).await;
@@ -303,7 +317,36 @@ impl Session {
                 }
             }
         }
-        self.enforce(&packet, &plan, judgements, cost).await
+        let kinds: Vec<StatementKind> = judgements.iter().map(|j| j.classification.kind).collect();
+        let forwarded = judgements
+            .iter()
+            .all(|j| j.verdict.action.intervention().is_none() && !j.roll_back_instead);
+        if forwarded && self.pipelines(&plan, &kinds) {
+            self.ctx.throttle.admit(cost).await;
+            return match &plan.rewritten {
+                Some(text) => {
+                    let mut rewritten = Vec::with_capacity(text.len() + 1);
+                    rewritten.push(code::COM_QUERY);
+                    rewritten.extend_from_slice(text);
+                    self.send_ahead(&rewritten, &plan).await
+                }
+                None => self.send_ahead(&packet, &plan).await,
+            };
+        }
+        if !self.pipeline.is_empty() && !self.drain().await? {
+            return Ok(());
+        }
+        let result = self.enforce(&packet, &plan, judgements, cost).await;
+        if forwarded {
+            self.follow_transaction(&kinds);
+        } else if kinds
+            .iter()
+            .any(|k| matches!(k, StatementKind::Commit | StatementKind::Rollback))
+        {
+            // A COMMIT turned into a ROLLBACK still ends the transaction.
+            self.follow_transaction(&[StatementKind::Rollback]);
+        }
+        result
     }
 
     /// Forwards a query the guard let through and records what the target accepted.
@@ -354,15 +397,8 @@ impl Session {
 
     /// Applies what the target accepted: the effects of the statements before any error.
     fn record(&mut self, text: &[u8], plan: &QueryPlan, outcome: &Outcome) {
-        let catalog = Arc::clone(&self.catalog);
         let accepted = usize::try_from(outcome.succeeded).unwrap_or(usize::MAX);
-        for stmt in plan.statements.iter().take(accepted) {
-            for effect in &stmt.effects {
-                self.state
-                    .apply(effect, |id| catalog.by_id(id).map(|c| c.charset.clone()));
-            }
-            self.state.acknowledged += 1;
-        }
+        self.apply_effects(plan, accepted);
         if let Some(stmt) = plan
             .statements
             .get(accepted.min(plan.statements.len().saturating_sub(1)))
@@ -385,6 +421,18 @@ impl Session {
                     "target refused a statement"
                 );
             }
+        }
+    }
+
+    /// Applies the session effects of the first `accepted` statements of a query.
+    fn apply_effects(&mut self, plan: &QueryPlan, accepted: usize) {
+        let catalog = Arc::clone(&self.catalog);
+        for stmt in plan.statements.iter().take(accepted) {
+            for effect in &stmt.effects {
+                self.state
+                    .apply(effect, |id| catalog.by_id(id).map(|c| c.charset.clone()));
+            }
+            self.state.acknowledged += 1;
         }
     }
 

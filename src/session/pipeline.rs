@@ -1,0 +1,280 @@
+//! Pipelined apply (`--apply-mode pipelined`): inside a transaction, statements that return no
+//! rows are acknowledged to the client at once and sent ahead to the target, which works through
+//! them in order on the same backend connection.
+//!
+//! Pipelining stops at the transaction's edge, which is what keeps it safe: the COMMIT (and any
+//! statement that returns rows, any other command, the client's disconnect) first waits until the
+//! target has answered everything sent ahead. If one of those statements failed, the COMMIT is
+//! not sent: the transaction is rolled back, the session halts like the guard's halt (sticky,
+//! journaled, with the failed statement and its position), and the client's COMMIT gets the
+//! error. So a transaction is applied whole or not at all, exactly as in a sync replay, and a
+//! failure is reported no later than the COMMIT of its transaction.
+
+use std::collections::VecDeque;
+
+use tracing::{debug, warn};
+
+use super::Session;
+use super::error::SessionError;
+use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
+use super::state::StreamPosition;
+use crate::config::ApplyMode;
+use crate::protocol::command::ReplyShape;
+use crate::protocol::reply::ok_packet;
+use crate::protocol::response::{ResponseTracker, ServerErrorInfo, Step};
+use crate::sql::{StatementKind, escape_for_message};
+
+/// At most this many statements are in flight: their replies (a few bytes each) then always fit
+/// in the socket buffers, so the target never blocks writing replies while replaygate blocks
+/// writing statements.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// A statement sent ahead, whose reply is still to be read.
+#[derive(Debug)]
+pub struct InFlight {
+    statement: Vec<u8>,
+    position: StreamPosition,
+    /// The sequence id of the reply's first packet (one past the command's frames).
+    reply_seq: u8,
+}
+
+/// A statement sent ahead that the target refused.
+#[derive(Debug, Clone)]
+pub struct PipelineFailure {
+    pub error: ServerErrorInfo,
+    pub statement: Vec<u8>,
+    pub position: StreamPosition,
+}
+
+/// Per-session pipelining state.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    in_flight: VecDeque<InFlight>,
+    /// Inside a transaction of the stream (BEGIN seen, COMMIT/ROLLBACK not yet).
+    in_transaction: bool,
+    /// The first failure among the statements sent ahead, reported at the next drain.
+    failure: Option<PipelineFailure>,
+}
+
+impl Pipeline {
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty() && self.failure.is_none()
+    }
+}
+
+/// Kinds that may be sent ahead: they return no rows and do not end or implicitly commit the
+/// transaction.
+fn can_send_ahead(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Insert
+            | StatementKind::Replace
+            | StatementKind::Update
+            | StatementKind::Delete
+            | StatementKind::DeleteWithoutWhere
+            | StatementKind::UpdateWithoutWhere
+            | StatementKind::SetSession
+            | StatementKind::BinlogEvent
+    )
+}
+
+impl Session {
+    /// Whether this query (already judged "forward") goes ahead without waiting.
+    pub(super) fn pipelines(&self, plan: &QueryPlan, kinds: &[StatementKind]) -> bool {
+        self.ctx.settings.apply_mode == ApplyMode::Pipelined
+            && self.pipeline.in_transaction
+            && plan.statements.len() == 1
+            && kinds.iter().all(|&k| can_send_ahead(k))
+    }
+
+    /// Follows the stream's transaction brackets for a forwarded statement.
+    pub(super) fn follow_transaction(&mut self, kinds: &[StatementKind]) {
+        for kind in kinds {
+            match kind {
+                StatementKind::Begin => self.pipeline.in_transaction = true,
+                StatementKind::Commit | StatementKind::Rollback => {
+                    self.pipeline.in_transaction = false
+                }
+                // DDL commits implicitly.
+                k if k.is_ddl() => self.pipeline.in_transaction = false,
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a statement ahead and answers the client at once.
+    pub(super) async fn send_ahead(
+        &mut self,
+        command: &[u8],
+        plan: &QueryPlan,
+    ) -> Result<(), SessionError> {
+        if self.pipeline.in_flight.len() >= MAX_IN_FLIGHT {
+            self.read_one_reply().await?;
+        }
+        self.backend.reset_seq();
+        self.backend
+            .send_packet(command)
+            .await
+            .map_err(SessionError::Backend)?;
+        self.backend.flush().await.map_err(SessionError::Backend)?;
+        let frames = command.len() / 0xff_ffff + 1;
+        let text = &command[1..];
+        self.pipeline.in_flight.push_back(InFlight {
+            statement: text.to_vec(),
+            position: StreamPosition::of(&self.state),
+            reply_seq: (frames % 256) as u8,
+        });
+        // The target will apply it (or the transaction is rolled back and the session halts):
+        // its session effects hold from here on.
+        self.apply_effects(plan, plan.statements.len());
+        // In a transaction, with autocommit as the stream left it.
+        let mut status = 0x0001;
+        if self.state.autocommit {
+            status |= 0x0002;
+        }
+        self.client
+            .send_packet(&ok_packet(status))
+            .await
+            .map_err(SessionError::Client)?;
+        self.client.flush().await.map_err(SessionError::Client)
+    }
+
+    /// Reads the reply to the oldest statement in flight.
+    async fn read_one_reply(&mut self) -> Result<(), SessionError> {
+        let Some(entry) = self.pipeline.in_flight.pop_front() else {
+            return Ok(());
+        };
+        self.backend.set_seq(entry.reply_seq);
+        let mut tracker = ResponseTracker::new(ReplyShape::ResultSets, self.caps);
+        loop {
+            let reply = self
+                .backend
+                .expect_packet()
+                .await
+                .map_err(SessionError::Backend)?;
+            match tracker.feed(&reply).map_err(SessionError::Backend)? {
+                Step::Done(outcome) => {
+                    if let Some(status) = outcome.status {
+                        self.state.observe_status(status);
+                    }
+                    let preview = escape_for_message(&entry.statement, STATEMENT_PREVIEW_CHARS);
+                    if let Some(error) = outcome.error
+                        && self.pipeline.failure.is_none()
+                    {
+                        warn!(
+                            session = self.id,
+                            code = error.code,
+                            message = %error.message,
+                            at = %entry.position,
+                            statement = %preview,
+                            "a statement sent ahead failed; its transaction will be rolled back"
+                        );
+                        self.pipeline.failure = Some(PipelineFailure {
+                            error,
+                            statement: entry.statement,
+                            position: entry.position,
+                        });
+                    } else {
+                        self.last_acknowledged = Some(format!("{preview} ({})", entry.position));
+                    }
+                    return Ok(());
+                }
+                // A statement that can be sent ahead returns no rows and needs no file.
+                Step::More | Step::Row | Step::LocalInfile => {}
+            }
+        }
+    }
+
+    /// Waits until the target has answered everything sent ahead. `Ok(false)`: one of them
+    /// failed; the transaction was rolled back, the session halted, and the client's command
+    /// got the error.
+    pub(super) async fn drain(&mut self) -> Result<bool, SessionError> {
+        while !self.pipeline.in_flight.is_empty() {
+            self.read_one_reply().await?;
+        }
+        let Some(failure) = self.pipeline.failure.take() else {
+            return Ok(true);
+        };
+        // Nothing of the transaction may stay: roll back what the target holds of it.
+        let outcome =
+            super::backend::internal_query(&mut self.backend, self.caps, "ROLLBACK").await?;
+        if let Err(e) = outcome {
+            warn!(session = self.id, error = %e.message, "ROLLBACK after a failed pipelined statement failed");
+        }
+        self.pipeline.in_transaction = false;
+        self.state.in_transaction = false;
+        let message = format!(
+            "replaygate: a statement sent ahead failed at {}: ERROR {} ({}): {}. Statement: {}. Its transaction \
+             was rolled back, not committed: the target is at the end of the previous transaction. Every later \
+             statement of this session is refused.",
+            failure.position,
+            failure.error.code,
+            failure.error.sql_state,
+            failure.error.message,
+            escape_for_message(&failure.statement, STATEMENT_PREVIEW_CHARS)
+        );
+        warn!(session = self.id, "{message}");
+        self.journal_failure(&failure).await?;
+        self.halted = Some(format!(
+            "replaygate: this session halted at {} (a statement sent ahead failed); every later statement is \
+             refused. Reconnect to start a new replay.",
+            failure.position
+        ));
+        let sql_state: [u8; 5] = failure
+            .error
+            .sql_state
+            .as_bytes()
+            .try_into()
+            .unwrap_or(*b"HY000");
+        self.refuse(failure.error.code, &sql_state, &message)
+            .await?;
+        Ok(false)
+    }
+
+    /// At the client's disconnect: everything in flight is read, and its outcome logged.
+    pub(super) async fn drain_at_close(&mut self) {
+        if self.pipeline.is_empty() {
+            return;
+        }
+        let pending = self.pipeline.in_flight.len();
+        let result = async {
+            while !self.pipeline.in_flight.is_empty() {
+                self.read_one_reply().await?;
+            }
+            Ok::<_, SessionError>(())
+        }
+        .await;
+        match (result, self.pipeline.failure.take()) {
+            (Err(e), _) => {
+                warn!(session = self.id, pending, error = %e, "could not read the replies of statements in flight at disconnect")
+            }
+            (Ok(()), Some(failure)) => {
+                warn!(
+                    session = self.id,
+                    code = failure.error.code,
+                    message = %failure.error.message,
+                    at = %failure.position,
+                    statement = %escape_for_message(&failure.statement, STATEMENT_PREVIEW_CHARS),
+                    "the client left with a failed statement in flight; its transaction was never committed"
+                );
+                let _ = self.journal_failure(&failure).await;
+            }
+            (Ok(()), None) => debug!(
+                session = self.id,
+                pending, "statements in flight at disconnect all succeeded"
+            ),
+        }
+    }
+
+    async fn journal_failure(&mut self, failure: &PipelineFailure) -> Result<(), SessionError> {
+        let mut record = self.journal_record(&failure.statement, &failure.position);
+        record.rule = "apply-mode pipelined".to_owned();
+        record.action = "halt".to_owned();
+        record.kind = "target-error".to_owned();
+        record.note = Some(format!(
+            "sent ahead (pipelined) and refused by the target: ERROR {} ({}): {}; its transaction was rolled back",
+            failure.error.code, failure.error.sql_state, failure.error.message
+        ));
+        self.append_journal(record).await.map(|_| ())
+    }
+}
