@@ -43,7 +43,11 @@ fn pipelined_and_sync_replays_of_one_binlog_give_identical_tables() {
 
     for mode in ["sync", "pipelined"] {
         let target = MariaDb::start();
-        let proxy = Replaygate::start(&target.tcp_addr(), &["--apply-mode", mode]);
+        let proxy = Replaygate::start_with_env(
+            &target.tcp_addr(),
+            &["--apply-mode", mode],
+            &[("RUST_LOG", "replaygate=debug")],
+        );
         target
             .client()
             .host_port("127.0.0.1", proxy.port())

@@ -337,15 +337,7 @@ impl Session {
             return Ok(());
         }
         let result = self.enforce(&packet, &plan, judgements, cost).await;
-        if forwarded {
-            self.follow_transaction(&kinds);
-        } else if kinds
-            .iter()
-            .any(|k| matches!(k, StatementKind::Commit | StatementKind::Rollback))
-        {
-            // A COMMIT turned into a ROLLBACK still ends the transaction.
-            self.follow_transaction(&[StatementKind::Rollback]);
-        }
+        self.follow_transaction();
         result
     }
 

@@ -50,7 +50,7 @@ pub struct PipelineFailure {
 #[derive(Debug, Default)]
 pub struct Pipeline {
     in_flight: VecDeque<InFlight>,
-    /// Inside a transaction of the stream (BEGIN seen, COMMIT/ROLLBACK not yet).
+    /// The target had a transaction open after the last statement that ran synchronously.
     in_transaction: bool,
     /// The first failure among the statements sent ahead, reported at the next drain.
     failure: Option<PipelineFailure>,
@@ -87,19 +87,12 @@ impl Session {
             && kinds.iter().all(|&k| can_send_ahead(k))
     }
 
-    /// Follows the stream's transaction brackets for a forwarded statement.
-    pub(super) fn follow_transaction(&mut self, kinds: &[StatementKind]) {
-        for kind in kinds {
-            match kind {
-                StatementKind::Begin => self.pipeline.in_transaction = true,
-                StatementKind::Commit | StatementKind::Rollback => {
-                    self.pipeline.in_transaction = false
-                }
-                // DDL commits implicitly.
-                k if k.is_ddl() => self.pipeline.in_transaction = false,
-                _ => {}
-            }
-        }
+    /// After a statement ran synchronously: pipelining is on exactly while the target says a
+    /// transaction is open (its status flags), so a BEGIN that failed, an implicit commit by DDL
+    /// or a quarantined BEGIN can never leave statements sent ahead outside a transaction, where
+    /// a failure could not be rolled back.
+    pub(super) fn follow_transaction(&mut self) {
+        self.pipeline.in_transaction = self.state.in_transaction;
     }
 
     /// Sends a statement ahead and answers the client at once.
@@ -119,6 +112,11 @@ impl Session {
         self.backend.flush().await.map_err(SessionError::Backend)?;
         let frames = command.len() / 0xff_ffff + 1;
         let text = &command[1..];
+        debug!(
+            session = self.id,
+            in_flight = self.pipeline.in_flight.len() + 1,
+            "sent ahead"
+        );
         self.pipeline.in_flight.push_back(InFlight {
             statement: text.to_vec(),
             position: StreamPosition::of(&self.state),
