@@ -1,0 +1,118 @@
+//! Adaptive throttling against a real target: concurrent `SELECT SLEEP(..)` on the target drive
+//! `Threads_running` above `critical_load`; replaygate's control connection notices, pauses the
+//! replay (the client stays connected), and goes back to normal once the sleeps are over.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::process::free_port;
+use support::proxy::Replaygate;
+use support::server::MariaDb;
+
+fn get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.to_owned()
+}
+
+fn adaptive(port: u16) -> serde_json::Value {
+    let status: serde_json::Value = serde_json::from_str(&get(port, "/status")).unwrap();
+    status["throttle"]["adaptive"].clone()
+}
+
+/// Polls `/status` until `pred` holds on the adaptive part; panics with the last one after a
+/// generous timeout (the machine is shared; only "eventually" is asserted).
+fn wait_for(port: u16, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = adaptive(port);
+        if pred(&a) {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "adaptive state never {what}: {a}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("replaygate.toml");
+    std::fs::write(
+        &config,
+        "[throttle.adaptive]\nuser = \"root\"\nsignal = \"threads_running\"\n\
+         max_load = 3\ncritical_load = 6\ninterval_ms = 200\n",
+    )
+    .unwrap();
+    let admin = free_port();
+    let admin_arg = admin.to_string();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
+    );
+    let normal = wait_for(admin, "read the load", |a| a["value"].is_number());
+    assert_eq!(normal["signal"], "threads_running", "{normal}");
+    assert_eq!(normal["state"], "normal", "{normal}");
+
+    // A replay client, connected through the proxy before the load rises.
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    let mut stdin = client.stdin.take().unwrap();
+    writeln!(stdin, "INSERT INTO t VALUES (1);").unwrap();
+    stdin.flush().unwrap();
+
+    let sleepers: Vec<Child> = (0..8)
+        .map(|_| {
+            target
+                .client()
+                .arg("-e")
+                .arg("SELECT SLEEP(4)")
+                .command()
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn mariadb")
+        })
+        .collect();
+    let paused = wait_for(admin, "paused", |a| a["state"] == "paused");
+    assert!(paused["value"].as_f64().unwrap() >= 6.0, "{paused}");
+    // The replay waits but is not disconnected: a statement sent now is applied after the pause.
+    writeln!(stdin, "INSERT INTO t VALUES (2);").unwrap();
+    stdin.flush().unwrap();
+    let metrics = get(admin, "/metrics");
+    assert!(metrics.contains("replaygate_throttle_load"), "{metrics}");
+
+    for mut s in sleepers {
+        s.wait().unwrap();
+    }
+    let after = wait_for(admin, "back to normal", |a| a["state"] == "normal");
+    assert!(after["value"].as_f64().unwrap() < 3.0, "{after}");
+    assert!(after["cap"].is_null(), "{after}");
+
+    drop(stdin);
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(target.sql("SELECT COUNT(*) FROM d.t").trim(), "2");
+    let log = proxy.log();
+    assert!(log.contains("load critical"), "{log}");
+}
