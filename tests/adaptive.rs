@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::process::free_port;
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, replaygate_bin};
 use support::server::MariaDb;
 
 fn get(port: u16, path: &str) -> String {
@@ -95,6 +95,12 @@ fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
     // The replay waits but is not disconnected: a statement sent now is applied after the pause.
     writeln!(stdin, "INSERT INTO t VALUES (2);").unwrap();
     stdin.flush().unwrap();
+    let shown = std::process::Command::new(replaygate_bin())
+        .args(["status", "--admin", &admin_arg])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("adaptive (threads_running)"), "{shown}");
     let metrics = get(admin, "/metrics");
     assert!(metrics.contains("replaygate_throttle_load"), "{metrics}");
 
