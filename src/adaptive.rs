@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Target;
 use crate::throttle::Throttle;
@@ -261,6 +261,8 @@ pub struct AdaptiveStatus {
 enum ReadError {
     #[error(transparent)]
     Mysql(#[from] mysql_async::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
     #[error("the load query returned no row")]
     NoRow,
     #[error("the load query returned {0:?}, not a number")]
@@ -315,6 +317,8 @@ pub async fn run(throttle: Arc<Throttle>, target: Target, settings: AdaptiveSett
     let opts = opts(&target, &settings);
     let signal = settings.signal.as_str();
     let mut controller = Controller::new(settings.limits);
+    let read_timeout = settings.interval.max(Duration::from_secs(5));
+    let mut last_error: Option<String> = None;
     let mut conn: Option<mysql_async::Conn> = None;
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -332,33 +336,49 @@ pub async fn run(throttle: Arc<Throttle>, target: Target, settings: AdaptiveSett
     );
     loop {
         ticker.tick().await;
-        let reading = async {
+        // A hung target (or network) must not freeze the controller in its last decision without
+        // a word: a reading that takes too long counts as a failed one.
+        let reading = tokio::time::timeout(read_timeout, async {
             if conn.is_none() {
                 conn = Some(mysql_async::Conn::new(opts.clone()).await?);
             }
             let c = conn.as_mut().ok_or(ReadError::NoRow)?;
             read_signal(c, &settings).await
-        }
-        .await;
+        })
+        .await
+        .unwrap_or(Err(ReadError::Timeout(read_timeout)));
         let load = match reading {
             Ok(load) => load,
             Err(e) => {
                 // Keep the last decision: a lost control connection neither lifts a pause on a
                 // loaded target nor stops the replay.
-                if matches!(e, ReadError::Mysql(_)) {
+                if matches!(e, ReadError::Mysql(_) | ReadError::Timeout(_)) {
                     conn = None;
                 }
-                warn!(signal, error = %e, "adaptive throttle: cannot read the load signal; retrying next interval");
+                // Warn once per distinct error, not every interval.
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    warn!(signal, error = %e, "adaptive throttle: cannot read the load signal; retrying every interval");
+                } else {
+                    debug!(signal, error = %e, "adaptive throttle: still cannot read the load signal");
+                }
+                last_error = Some(text);
                 throttle.set_adaptive_status(AdaptiveStatus {
                     signal: signal.into(),
                     value: None,
                     state: decision.state,
                     cap: (decision.cap > 0).then_some(decision.cap),
-                    error: Some(e.to_string()),
+                    error: last_error.clone(),
                 });
                 continue;
             }
         };
+        if last_error.take().is_some() {
+            info!(
+                signal,
+                load, "adaptive throttle: load signal readable again"
+            );
+        }
         metrics::gauge!("replaygate_throttle_load").set(load);
         let now = tokio::time::Instant::now();
         let admitted = throttle.admitted_statements();

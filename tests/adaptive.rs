@@ -122,3 +122,37 @@ fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
     let log = proxy.log();
     assert!(log.contains("load critical"), "{log}");
 }
+
+#[test]
+fn a_failing_control_connection_is_reported_and_never_stops_the_replay() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("replaygate.toml");
+    std::fs::write(
+        &config,
+        "[throttle.adaptive]\nuser = \"no_such_user\"\nmax_load = 3\ninterval_ms = 200\n",
+    )
+    .unwrap();
+    let admin = free_port();
+    let admin_arg = admin.to_string();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
+    );
+    let failed = wait_for(admin, "report the failure", |a| a["error"].is_string());
+    assert_eq!(failed["state"], "normal", "{failed}");
+    assert!(failed["value"].is_null(), "{failed}");
+    target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .run_with_stdin(b"INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\n")
+        .assert_success();
+    assert_eq!(target.sql("SELECT COUNT(*) FROM d.t").trim(), "2");
+    assert!(
+        proxy.wait_for_log("cannot read the load signal", Duration::from_secs(30)),
+        "{}",
+        proxy.log()
+    );
+}
