@@ -156,3 +156,48 @@ fn a_failing_control_connection_is_reported_and_never_stops_the_replay() {
         proxy.log()
     );
 }
+
+#[test]
+fn a_query_signal_drives_back_off_pause_and_recovery() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.load (v INT); INSERT INTO d.load VALUES (0)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("replaygate.toml");
+    std::fs::write(
+        &config,
+        "[throttle]\nmax_statements_per_sec = 1000\n\
+         [throttle.adaptive]\nuser = \"root\"\nsignal = \"query\"\n\
+         query = \"SELECT v FROM d.load\"\nmax_load = 3\ncritical_load = 6\ninterval_ms = 200\n\
+         min_statements_per_sec = 20\n",
+    )
+    .unwrap();
+    let admin = free_port();
+    let admin_arg = admin.to_string();
+    let _proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
+    );
+    let normal = wait_for(admin, "read the load", |a| a["value"] == 0.0);
+    assert_eq!(normal["signal"], "query", "{normal}");
+    assert_eq!(normal["state"], "normal", "{normal}");
+
+    target.sql("UPDATE d.load SET v = 4");
+    let backing_off = wait_for(admin, "backing off", |a| a["state"] == "backing_off");
+    // No traffic: the cap starts from the observed rate (0) and sits at the floor, never above
+    // the operator's cap.
+    let cap = backing_off["cap"].as_u64().unwrap();
+    assert!((20..=1000).contains(&cap), "{backing_off}");
+
+    target.sql("UPDATE d.load SET v = 9");
+    wait_for(admin, "paused", |a| a["state"] == "paused");
+    let status: serde_json::Value = serde_json::from_str(&get(admin, "/status")).unwrap();
+    assert_eq!(
+        status["throttle"]["paused"], false,
+        "the operator's pause flag is not the adaptive one: {status}"
+    );
+    assert_eq!(status["throttle"]["caps"]["statements_per_sec"], 1000);
+
+    target.sql("UPDATE d.load SET v = 1");
+    let after = wait_for(admin, "back to normal", |a| a["state"] == "normal");
+    assert!(after["cap"].is_null(), "{after}");
+}
