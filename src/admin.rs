@@ -91,6 +91,10 @@ fn describe_metrics() {
         "1 while the replay is paused by the admin endpoint"
     );
     describe_gauge!(
+        "replaygate_throttle_load",
+        "The adaptive throttle's last reading of the target's load signal"
+    );
+    describe_gauge!(
         "replaygate_throttled_seconds_total",
         Unit::Seconds,
         "Time sessions spent waiting on caps and pauses, summed over sessions (only grows)"

@@ -25,6 +25,8 @@ pub enum ConfigError {
     },
     #[error("invalid rule: {0}")]
     Rule(#[from] PolicyError),
+    #[error(transparent)]
+    Adaptive(#[from] crate::adaptive::AdaptiveConfigError),
     #[error("invalid setting {key} = {value:?}: {reason}")]
     Invalid {
         key: &'static str,
@@ -69,6 +71,8 @@ pub struct ThrottleSection {
     pub max_statements_per_sec: Option<u32>,
     pub max_bytes_per_sec: Option<u32>,
     pub max_transactions_per_sec: Option<u32>,
+    /// `[throttle.adaptive]`: slow down / pause on the target's load.
+    pub adaptive: Option<crate::adaptive::AdaptiveSection>,
 }
 
 /// `[admin]`: the HTTP endpoint for metrics, status and runtime control.
@@ -189,6 +193,8 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// Between progress lines; `None`: no progress lines.
     pub progress_interval: Option<Duration>,
+    /// Adaptive throttling on the target's load; `None`: off.
+    pub adaptive: Option<crate::adaptive::AdaptiveSettings>,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -333,7 +339,9 @@ impl ConfigFile {
                 .unwrap_or(0),
         };
         let progress_secs = self.log.progress_secs.unwrap_or(5);
+        let adaptive = self.throttle.adaptive.map(|a| a.resolve()).transpose()?;
         Ok(Settings {
+            adaptive,
             caps,
             admin,
             progress_interval: (progress_secs > 0).then(|| Duration::from_secs(progress_secs)),
@@ -426,6 +434,44 @@ mod tests {
         assert_eq!(settings.caps, Caps::default());
         assert_eq!(settings.admin, None);
         assert_eq!(settings.progress_interval, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn the_shipped_adaptive_example_parses_when_uncommented() {
+        // The section is commented out in the example (it needs an account); uncomment its keys
+        // and check every documented one is known and valid.
+        let text = include_str!("../config/replaygate.toml");
+        let start = text.find("# [throttle.adaptive]").expect("documented");
+        let end = start
+            + text[start..]
+                .find("\n[admin]")
+                .expect("followed by [admin]");
+        let mut keys = 0;
+        let section: String = text[start..end]
+            .lines()
+            .filter_map(|l| {
+                let l = l.strip_prefix("# ")?;
+                let is_key = l.starts_with('[')
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    });
+                keys += usize::from(is_key && !l.starts_with('['));
+                is_key.then(|| format!("{l}\n"))
+            })
+            .collect();
+        assert_eq!(keys, 11, "every key of AdaptiveSection: {section}");
+        let file = ConfigFile::parse(&section).expect("the adaptive example parses");
+        let mut adaptive = file.throttle.adaptive.expect("section present");
+        assert_eq!(
+            adaptive.password_env.as_deref(),
+            Some("REPLAYGATE_MONITOR_PASSWORD")
+        );
+        adaptive.password_env = None;
+        let s = adaptive.resolve().expect("and validates");
+        assert_eq!(s.user, "replaygate_monitor");
+        assert_eq!(s.interval, Duration::from_secs(1));
+        assert_eq!(s.limits.max_load, 25.0);
+        assert_eq!(s.limits.critical_load, 50.0);
     }
 
     #[test]

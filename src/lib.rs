@@ -12,9 +12,10 @@
 //! [`policy`] (rules and verdicts, pure), [`session`] (the per-connection pipeline),
 //! [`journal`] (the quarantine journal), [`scan`] (offline scanning), [`binlog_text`]
 //! (reading binlog text as the client does), [`server`] (accept loop and shutdown),
-//! [`config`] (validated settings), [`throttle`] (caps and the pause gate), [`admin`] (the
+//! [`config`] (validated settings), [`throttle`] (caps and the pause gate), [`adaptive`] (throttling on the target's load), [`admin`] (the
 //! HTTP endpoint: metrics, status, runtime control), [`progress`] (progress log lines).
 
+pub mod adaptive;
 pub mod admin;
 pub mod binlog_text;
 pub mod config;

@@ -26,8 +26,13 @@ pub async fn run(ctx: &ProxyContext, interval: Duration) {
         last_tick = now;
         let sessions = ctx.registry.snapshot();
         let throttle = ctx.throttle.status();
+        let adaptive = throttle.adaptive.as_ref().map(|a| a.state);
         let state = if throttle.paused {
             "paused"
+        } else if adaptive == Some(crate::adaptive::AdaptiveState::Paused) {
+            "paused (load)"
+        } else if adaptive.is_some_and(|a| a != crate::adaptive::AdaptiveState::Normal) {
+            "capped (load)"
         } else if throttle.caps != crate::throttle::Caps::default() {
             "capped"
         } else {

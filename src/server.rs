@@ -36,6 +36,12 @@ pub async fn run(
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move { crate::progress::run(&ctx, interval).await })
     });
+    // The adaptive controller also lives as long as the accept loop.
+    let adaptive = settings.adaptive.clone().map(|adaptive| {
+        let throttle = Arc::clone(&ctx.throttle);
+        let target = settings.target.clone();
+        tokio::spawn(crate::adaptive::run(throttle, target, adaptive))
+    });
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut sessions = JoinSet::new();
     let mut next_id: u64 = 1;
@@ -105,6 +111,9 @@ pub async fn run(
     }
     if let Some(progress) = progress {
         progress.abort();
+    }
+    if let Some(adaptive) = adaptive {
+        adaptive.abort();
     }
     info!("replaygate stopped");
 }

@@ -11,6 +11,7 @@
 //! Time comes from tokio's clock, so the limiter is tested with a paused, virtual clock.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -67,19 +68,54 @@ pub struct Cost {
 /// The throttle state as the admin endpoint reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThrottleStatus {
+    /// Paused by the operator (`POST /pause`).
     pub paused: bool,
     /// How long the current pause has lasted.
     pub paused_for_secs: Option<f64>,
     pub caps: Caps,
     /// Time sessions have spent waiting on caps and pauses, summed over sessions.
     pub throttled_secs: f64,
+    /// The adaptive controller's view, when `[throttle.adaptive]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<crate::adaptive::AdaptiveStatus>,
 }
 
 /// What a waiting session watches: any change (pause, resume, new caps) re-evaluates its wait.
+///
+/// The operator's caps and pause and the adaptive controller's are kept apart so that neither
+/// undoes the other: the adaptive cap only ever lowers the operator's statements cap (the
+/// effective cap is the smaller of the two), and an adaptive resume does not lift an operator's
+/// pause.
 #[derive(Debug, Clone, Copy, Default)]
 struct Control {
     paused: bool,
     caps: Caps,
+    adaptive_paused: bool,
+    /// The adaptive statements-per-second cap; 0 = none.
+    adaptive_cap: u32,
+}
+
+impl Control {
+    fn is_paused(&self) -> bool {
+        self.paused || self.adaptive_paused
+    }
+
+    fn unthrottled(&self) -> bool {
+        !self.is_paused() && self.caps == Caps::default() && self.adaptive_cap == 0
+    }
+
+    fn effective_statements_cap(&self) -> u32 {
+        combine_caps(self.caps.statements_per_sec, self.adaptive_cap)
+    }
+}
+
+/// The stricter of two caps where 0 means no cap.
+pub fn combine_caps(operator: u32, adaptive: u32) -> u32 {
+    match (operator, adaptive) {
+        (0, a) => a,
+        (o, 0) => o,
+        (o, a) => o.min(a),
+    }
 }
 
 /// One cap's bucket. Statements and transactions get a burst of one (evenly spaced); bytes get
@@ -142,6 +178,9 @@ pub struct Throttle {
     control: watch::Sender<Control>,
     paused_since: Mutex<Option<Instant>>,
     throttled: Mutex<Duration>,
+    /// Statements admitted since start; the adaptive controller derives the recent rate from it.
+    admitted: AtomicU64,
+    adaptive: Mutex<Option<crate::adaptive::AdaptiveStatus>>,
 }
 
 impl Throttle {
@@ -153,6 +192,8 @@ impl Throttle {
             control: watch::Sender::new(Control::default()),
             paused_since: Mutex::new(None),
             throttled: Mutex::new(Duration::ZERO),
+            admitted: AtomicU64::new(0),
+            adaptive: Mutex::new(None),
         };
         throttle.set_caps(CapsUpdate {
             statements_per_sec: Some(caps.statements_per_sec),
@@ -173,7 +214,8 @@ impl Throttle {
         let mut caps = self.caps();
         if let Some(v) = update.statements_per_sec {
             caps.statements_per_sec = v;
-            self.statements.set(v, false);
+            let adaptive = self.control.borrow().adaptive_cap;
+            self.statements.set(combine_caps(v, adaptive), false);
         }
         if let Some(v) = update.bytes_per_sec {
             caps.bytes_per_sec = v;
@@ -195,6 +237,45 @@ impl Throttle {
 
     pub fn is_paused(&self) -> bool {
         self.control.borrow().paused
+    }
+
+    /// Paused by the operator or by the adaptive controller.
+    pub fn is_held(&self) -> bool {
+        self.control.borrow().is_paused()
+    }
+
+    /// Statements admitted since start.
+    pub fn admitted_statements(&self) -> u64 {
+        self.admitted.load(Ordering::Relaxed)
+    }
+
+    /// Sets the adaptive statements cap (0 = none). It combines with the operator's cap by taking
+    /// the smaller, so it can never raise what the operator configured.
+    pub fn set_adaptive_cap(&self, cap: u32) {
+        let changed = self.control.send_if_modified(|c| {
+            let changed = c.adaptive_cap != cap;
+            c.adaptive_cap = cap;
+            changed
+        });
+        if changed {
+            let effective = self.control.borrow().effective_statements_cap();
+            self.statements.set(effective, false);
+        }
+    }
+
+    /// Holds (or releases) every session before its next statement for the adaptive controller,
+    /// independently of the operator's pause.
+    pub fn set_adaptive_pause(&self, paused: bool) {
+        self.control.send_if_modified(|c| {
+            let changed = c.adaptive_paused != paused;
+            c.adaptive_paused = paused;
+            changed
+        });
+    }
+
+    /// Publishes the adaptive controller's state for `/status`.
+    pub fn set_adaptive_status(&self, status: crate::adaptive::AdaptiveStatus) {
+        *self.adaptive.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
     }
 
     /// Stops every session before its next statement; clients stay connected and wait.
@@ -240,6 +321,11 @@ impl Throttle {
                 .filter(|_| control.paused)
                 .map(|s| s.elapsed().as_secs_f64()),
             caps: control.caps,
+            adaptive: self
+                .adaptive
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             throttled_secs: self
                 .throttled
                 .lock()
@@ -251,9 +337,10 @@ impl Throttle {
     /// Waits until the replay is not paused and the caps admit `cost`, then takes it from the
     /// buckets. Returns how long it waited.
     pub async fn admit(&self, cost: Cost) -> Duration {
+        self.admitted
+            .fetch_add(u64::from(cost.statements), Ordering::Relaxed);
         let mut control = self.control.subscribe();
-        let Control { paused, caps } = *control.borrow_and_update();
-        if !paused && caps == Caps::default() {
+        if control.borrow_and_update().unthrottled() {
             return Duration::ZERO;
         }
         let started = Instant::now();
@@ -261,7 +348,7 @@ impl Throttle {
         let mut bytes = cost.bytes;
         let mut transactions = u64::from(cost.transactions);
         loop {
-            let wait = if control.borrow_and_update().paused {
+            let wait = if control.borrow_and_update().is_paused() {
                 None
             } else {
                 let wait = self
@@ -479,5 +566,52 @@ mod tests {
         assert!(waited >= Duration::from_secs(60), "{waited:?}");
         assert!(!t.is_paused());
         assert!(t.status().paused_for_secs.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate() {
+        assert_eq!(combine_caps(0, 0), 0);
+        assert_eq!(combine_caps(100, 0), 100);
+        assert_eq!(combine_caps(0, 40), 40);
+        assert_eq!(
+            combine_caps(100, 400),
+            100,
+            "never above the operator's cap"
+        );
+        let t = Arc::new(Throttle::new(Caps {
+            statements_per_sec: 10,
+            ..Caps::default()
+        }));
+        t.set_adaptive_cap(1000);
+        let start = Instant::now();
+        for _ in 0..20 {
+            t.admit(one_statement()).await;
+        }
+        assert!(start.elapsed() >= Duration::from_secs(1), "still 10/s");
+        assert_eq!(t.caps().statements_per_sec, 10, "operator caps unchanged");
+        t.set_caps(CapsUpdate {
+            statements_per_sec: Some(0),
+            ..CapsUpdate::default()
+        });
+        t.set_adaptive_cap(5);
+        let start = Instant::now();
+        for _ in 0..11 {
+            t.admit(one_statement()).await;
+        }
+        assert!(start.elapsed() >= Duration::from_secs(2), "adaptive 5/s");
+        t.set_adaptive_cap(0);
+        assert_eq!(t.admitted_statements(), 31);
+
+        // An adaptive pause holds sessions; an operator's resume does not lift it.
+        t.set_adaptive_pause(true);
+        assert!(!t.resume());
+        let waiter = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.admit(one_statement()).await }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiter.is_finished());
+        t.set_adaptive_pause(false);
+        assert!(waiter.await.unwrap() >= Duration::from_secs(5));
     }
 }

@@ -71,6 +71,18 @@ pub fn render(report: &StatusReport) -> String {
         cap(t.caps.transactions_per_sec),
         t.throttled_secs,
     );
+    if let Some(a) = &t.adaptive {
+        out.push_str(&format!(
+            "adaptive ({}): load {}; {}; adaptive cap statements/s {}{}\n",
+            a.signal,
+            a.value.map_or("unknown".to_owned(), |v| v.to_string()),
+            a.state.as_str(),
+            a.cap.map_or("-".to_owned(), |c| c.to_string()),
+            a.error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; control connection: {e}")),
+        ));
+    }
     if report.sessions.is_empty() {
         out.push_str("no open sessions\n");
         return out;
@@ -129,4 +141,41 @@ pub fn render(report: &StatusReport) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replaygate::adaptive::{AdaptiveState, AdaptiveStatus};
+    use replaygate::throttle::{Caps, ThrottleStatus};
+
+    #[test]
+    fn the_adaptive_state_gets_its_own_line() {
+        let mut report = StatusReport {
+            version: "0.1.0".into(),
+            sessions: Vec::new(),
+            throttle: ThrottleStatus {
+                paused: false,
+                paused_for_secs: None,
+                caps: Caps::default(),
+                throttled_secs: 0.0,
+                adaptive: None,
+            },
+        };
+        assert!(!render(&report).contains("adaptive"));
+        report.throttle.adaptive = Some(AdaptiveStatus {
+            signal: "threads_running".into(),
+            value: Some(7.0),
+            state: AdaptiveState::BackingOff,
+            cap: Some(500),
+            error: None,
+        });
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "adaptive (threads_running): load 7; backing_off; adaptive cap statements/s 500"
+            ),
+            "{text}"
+        );
+    }
 }
