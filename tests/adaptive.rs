@@ -30,6 +30,14 @@ fn adaptive(port: u16) -> serde_json::Value {
 
 /// Polls `/status` until `pred` holds on the adaptive part; panics with the last one after a
 /// generous timeout (the machine is shared; only "eventually" is asserted).
+/// replaygate with `config` and the admin endpoint on a free port: (admin port, proxy).
+fn start_with_admin(target: &MariaDb, config: &str) -> (u16, Replaygate) {
+    let admin = free_port();
+    let proxy =
+        Replaygate::start_with_config(&target.tcp_addr(), config, &["--admin", &admin.to_string()]);
+    (admin, proxy)
+}
+
 fn wait_for(port: u16, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -49,19 +57,10 @@ fn wait_for(port: u16, what: &str, pred: impl Fn(&serde_json::Value) -> bool) ->
 fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
     let target = MariaDb::start();
     target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("replaygate.toml");
-    std::fs::write(
-        &config,
+    let (admin, proxy) = start_with_admin(
+        &target,
         "[throttle.adaptive]\nuser = \"root\"\nsignal = \"threads_running\"\n\
          max_load = 3\ncritical_load = 6\ninterval_ms = 200\n",
-    )
-    .unwrap();
-    let admin = free_port();
-    let admin_arg = admin.to_string();
-    let proxy = Replaygate::start(
-        &target.tcp_addr(),
-        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
     );
     let normal = wait_for(admin, "read the load", |a| a["value"].is_number());
     assert_eq!(normal["signal"], "threads_running", "{normal}");
@@ -96,7 +95,7 @@ fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
     writeln!(stdin, "INSERT INTO t VALUES (2);").unwrap();
     stdin.flush().unwrap();
     let shown = std::process::Command::new(replaygate_bin())
-        .args(["status", "--admin", &admin_arg])
+        .args(["status", "--admin", &admin.to_string()])
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout);
@@ -127,18 +126,9 @@ fn threads_running_above_critical_load_pauses_the_replay_until_it_falls() {
 fn a_failing_control_connection_is_reported_and_never_stops_the_replay() {
     let target = MariaDb::start();
     target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("replaygate.toml");
-    std::fs::write(
-        &config,
+    let (admin, proxy) = start_with_admin(
+        &target,
         "[throttle.adaptive]\nuser = \"no_such_user\"\nmax_load = 3\ninterval_ms = 200\n",
-    )
-    .unwrap();
-    let admin = free_port();
-    let admin_arg = admin.to_string();
-    let proxy = Replaygate::start(
-        &target.tcp_addr(),
-        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
     );
     let failed = wait_for(admin, "report the failure", |a| a["error"].is_string());
     assert_eq!(failed["state"], "normal", "{failed}");
@@ -161,21 +151,12 @@ fn a_failing_control_connection_is_reported_and_never_stops_the_replay() {
 fn a_query_signal_drives_back_off_pause_and_recovery() {
     let target = MariaDb::start();
     target.sql("CREATE DATABASE d; CREATE TABLE d.load (v INT); INSERT INTO d.load VALUES (0)");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("replaygate.toml");
-    std::fs::write(
-        &config,
+    let (admin, _proxy) = start_with_admin(
+        &target,
         "[throttle]\nmax_statements_per_sec = 1000\n\
          [throttle.adaptive]\nuser = \"root\"\nsignal = \"query\"\n\
          query = \"SELECT v FROM d.load\"\nmax_load = 3\ncritical_load = 6\ninterval_ms = 200\n\
          min_statements_per_sec = 20\n",
-    )
-    .unwrap();
-    let admin = free_port();
-    let admin_arg = admin.to_string();
-    let _proxy = Replaygate::start(
-        &target.tcp_addr(),
-        &["--config", config.to_str().unwrap(), "--admin", &admin_arg],
     );
     let normal = wait_for(admin, "read the load", |a| a["value"] == 0.0);
     assert_eq!(normal["signal"], "query", "{normal}");

@@ -101,10 +101,11 @@ fn tls_requests_are_refused_with_a_clear_error() {
 #[test]
 fn oversized_statements_get_an_error_naming_the_limit() {
     let target = MariaDb::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("small.toml");
-    std::fs::write(&config, "[proxy]\nmax_packet_bytes = 65536\n").unwrap();
-    let proxy = Replaygate::start(&target.tcp_addr(), &["--config", config.to_str().unwrap()]);
+    let proxy = Replaygate::start_with_config(
+        &target.tcp_addr(),
+        "[proxy]\nmax_packet_bytes = 65536\n",
+        &[],
+    );
     let stmt = format!("SELECT '{}';\n", "x".repeat(100_000));
     let out = target
         .client()

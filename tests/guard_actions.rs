@@ -136,14 +136,11 @@ fn rewrite_renames_instead_of_dropping() {
 fn reject_refuses_one_statement_and_the_session_goes_on() {
     let target = MariaDb::start();
     target.sql(SETUP);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("rules.toml");
-    std::fs::write(
-        &config,
+    let proxy = Replaygate::start_with_config(
+        &target.tcp_addr(),
         "[[rule]]\nname = \"no-mass-delete\"\nkinds = [\"delete_without_where\"]\nschema = \"g\"\ntable = \"ord*\"\naction = \"reject\"\n",
-    )
-    .unwrap();
-    let proxy = Replaygate::start(&target.tcp_addr(), &["--config", config.to_str().unwrap()]);
+        &[],
+    );
     let out = target
         .client()
         .host_port("127.0.0.1", proxy.port())

@@ -60,14 +60,11 @@ fn rows(target: &MariaDb) -> usize {
 #[test]
 fn a_statement_cap_from_the_config_file_slows_a_real_replay_down() {
     let target = target_with_table();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("replaygate.toml");
-    std::fs::write(
-        &config,
+    let proxy = Replaygate::start_with_config(
+        &target.tcp_addr(),
         "[throttle]\nmax_statements_per_sec = 50\n[log]\nprogress_secs = 1\n",
-    )
-    .unwrap();
-    let proxy = Replaygate::start(&target.tcp_addr(), &["--config", config.to_str().unwrap()]);
+        &[],
+    );
     let started = Instant::now();
     target
         .client()

@@ -24,6 +24,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// A running replaygate. Dropping it kills it (SIGKILL) and removes its directory.
 pub struct Replaygate {
     dir: TempDir,
+    /// Holds the config file of [`Replaygate::start_with_config`] for the child's lifetime.
+    config_dir: Option<TempDir>,
     port: u16,
     log_path: PathBuf,
     child: Option<Child>,
@@ -49,6 +51,19 @@ impl Replaygate {
         Self::start_with_env(target, extra_args, &[])
     }
 
+    /// [`Replaygate::start`] with `--config FILE`, FILE holding `config` (TOML text).
+    pub fn start_with_config(target: &str, config: &str, extra_args: &[&str]) -> Replaygate {
+        let config_dir = tempfile::tempdir().expect("create config tempdir");
+        let path = config_dir.path().join("replaygate.toml");
+        std::fs::write(&path, config).expect("write replaygate.toml");
+        let path = path.to_str().expect("utf8 tempdir path").to_owned();
+        let mut args = vec!["--config", path.as_str()];
+        args.extend_from_slice(extra_args);
+        let mut proxy = Self::start(target, &args);
+        proxy.config_dir = Some(config_dir);
+        proxy
+    }
+
     /// [`Replaygate::start`] with extra environment variables for the child (these win over
     /// the defaults, e.g. `("RUST_LOG", "replaygate=trace")`).
     pub fn start_with_env(target: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Replaygate {
@@ -62,6 +77,7 @@ impl Replaygate {
             let port = free_port();
             let mut proxy = Replaygate {
                 dir,
+                config_dir: None,
                 port,
                 log_path,
                 child: None,
