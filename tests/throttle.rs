@@ -157,6 +157,14 @@ fn metrics_and_status_show_what_was_sent_and_where_the_replay_is() {
         .run_with_stdin(inserts(N).as_bytes())
         .assert_success();
     let binlog = source.binlog_dump(&[]);
+    // The stream goes on past the last INSERT (COMMIT, the events after it): the session is done
+    // when its position is the stream's last `# at`.
+    let last_at: u64 = String::from_utf8_lossy(&binlog)
+        .lines()
+        .filter_map(|l| l.strip_prefix("# at "))
+        .next_back()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the stream has event headers");
     let target = MariaDb::start();
     let admin = free_port();
     let admin_arg = format!("127.0.0.1:{admin}");
@@ -177,6 +185,7 @@ fn metrics_and_status_show_what_was_sent_and_where_the_replay_is() {
         if let Some(s) = status["sessions"].as_array().and_then(|s| s.first())
             && s["statements"].as_u64().unwrap_or(0) as usize >= N
             && rows(&target) == N
+            && s["binlog_position"].as_u64() == Some(last_at)
         {
             break s.clone();
         }
