@@ -87,6 +87,8 @@ pub struct AdminSection {
 #[serde(deny_unknown_fields)]
 pub struct ProxySection {
     pub listen: Option<String>,
+    pub socket: Option<PathBuf>,
+    pub busy_poll_us: Option<u64>,
     pub target: Option<String>,
     pub max_connections: Option<usize>,
     pub max_packet_bytes: Option<usize>,
@@ -174,6 +176,10 @@ pub struct CharsetSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A unix socket clients may connect to as well.
+    pub socket: Option<PathBuf>,
+    /// How long a read polls its socket before parking (zero: park at once).
+    pub busy_poll: Duration,
     pub target: Target,
     pub max_connections: usize,
     /// The largest packet a client may send (the protocol's own limit is 1 GiB).
@@ -201,6 +207,8 @@ pub struct Settings {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub socket: Option<PathBuf>,
+    pub busy_poll_us: Option<u64>,
     pub target: Option<String>,
     pub max_connections: Option<usize>,
     pub charset_mode: Option<CharsetMode>,
@@ -221,6 +229,8 @@ pub const DEFAULT_TARGET: &str = "127.0.0.1:3306";
 /// The admin port `replaygate status` asks when given none.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9307";
 const MAX_PROTOCOL_PACKET: usize = 1 << 30;
+/// Longer polls only burn CPU: a reply that takes this long is not a round trip to save.
+const MAX_BUSY_POLL_US: u64 = 1_000;
 
 impl ConfigFile {
     /// Reads and parses a config file.
@@ -346,6 +356,13 @@ impl ConfigFile {
             admin,
             progress_interval: (progress_secs > 0).then(|| Duration::from_secs(progress_secs)),
             listen,
+            socket: cli.socket.or(self.proxy.socket),
+            busy_poll: Duration::from_micros(
+                cli.busy_poll_us
+                    .or(self.proxy.busy_poll_us)
+                    .unwrap_or(0)
+                    .min(MAX_BUSY_POLL_US),
+            ),
             target,
             max_connections,
             max_packet_bytes,
@@ -508,6 +525,23 @@ mod tests {
         assert_eq!(s.target, Target::Tcp("127.0.0.1:3306".into()));
         assert_eq!(s.charset.mode, CharsetMode::Pin);
         assert!(s.charset.validate);
+        assert_eq!((s.socket, s.busy_poll), (None, Duration::ZERO));
+    }
+
+    #[test]
+    fn socket_and_busy_poll_come_from_either_place_and_the_poll_is_capped() {
+        let file =
+            ConfigFile::parse("[proxy]\nsocket = \"/run/rg.sock\"\nbusy_poll_us = 50\n").unwrap();
+        let s = file.resolve(Overrides::default()).unwrap();
+        assert_eq!(s.socket, Some(PathBuf::from("/run/rg.sock")));
+        assert_eq!(s.busy_poll, Duration::from_micros(50));
+        let s = ConfigFile::default()
+            .resolve(Overrides {
+                busy_poll_us: Some(1_000_000),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!(s.busy_poll, Duration::from_micros(MAX_BUSY_POLL_US));
     }
 
     #[test]

@@ -80,9 +80,7 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = replaygate::server::bind(&settings)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listeners = replaygate::server::bind(&settings).await?;
         let admin = match settings.admin {
             Some(addr) => Some((
                 tokio::net::TcpListener::bind(addr)
@@ -106,7 +104,7 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        replaygate::server::run(listener, ctx, shutdown_on_signals(shutdown)).await;
+        replaygate::server::run(listeners, ctx, shutdown_on_signals(shutdown)).await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -8,28 +8,115 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
+use crate::protocol::Socket;
 use crate::session::{ProxyContext, serve_client};
 
 /// How long running sessions get to finish after shutdown was requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Binds the listen address; separate from [`run`] so bind errors reach the caller directly.
-pub async fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
-    TcpListener::bind(settings.listen).await
+/// Where clients connect: the TCP address, and the unix socket if one is configured.
+#[derive(Debug)]
+pub struct Listeners {
+    tcp: TcpListener,
+    unix: Option<(UnixListener, PathBuf)>,
+}
+
+/// Binds the listen address and the socket; separate from [`run`] so bind errors reach the
+/// caller directly (with the address that failed in the error).
+pub async fn bind(settings: &Settings) -> io::Result<Listeners> {
+    let tcp = TcpListener::bind(settings.listen).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", settings.listen),
+        )
+    })?;
+    let unix = match &settings.socket {
+        Some(path) => Some((bind_unix(path)?, path.clone())),
+        None => None,
+    };
+    Ok(Listeners { tcp, unix })
+}
+
+/// Binds a unix socket at `path`. A socket file left by a replaygate that died is replaced; a
+/// socket someone still answers on, or a file that is not a socket, is never touched.
+fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    let context = |e: io::Error, what: &str| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {what}{e}", path.display()),
+        )
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(context(
+                io::ErrorKind::AlreadyExists.into(),
+                "the path exists and is not a socket: ",
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(context(
+                    io::ErrorKind::AddrInUse.into(),
+                    "another process is serving on it: ",
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                warn!(socket = %path.display(), "replacing a stale socket file");
+                std::fs::remove_file(path)
+                    .map_err(|e| context(e, "removing the stale socket: "))?;
+            }
+            Err(e) => return Err(context(e, "probing the existing socket: ")),
+        }
+    }
+    UnixListener::bind(path).map_err(|e| context(e, ""))
+}
+
+impl Listeners {
+    /// The next client on either listener, with a name for it in the log.
+    async fn accept(&self) -> io::Result<(Socket, String)> {
+        let unix_accept = async {
+            match &self.unix {
+                Some((listener, path)) => {
+                    let (stream, _) = listener.accept().await?;
+                    Ok((Socket::Unix(stream), format!("unix:{}", path.display())))
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            accepted = self.tcp.accept() => {
+                let (stream, peer) = accepted?;
+                // Statements are small and latency-bound: never wait to coalesce them.
+                let _ = stream.set_nodelay(true);
+                Ok((Socket::Tcp(stream), peer.to_string()))
+            }
+            accepted = unix_accept => accepted,
+        }
+    }
+
+    /// Stops listening; the socket file goes with the socket.
+    fn close(self) {
+        if let Some((listener, path)) = self.unix {
+            drop(listener);
+            if let Err(e) = std::fs::remove_file(&path) {
+                warn!(socket = %path.display(), error = %e, "could not remove the socket file");
+            }
+        }
+    }
 }
 
 /// Serves clients until `shutdown` completes. `ctx` is shared with the admin endpoint, if any.
-pub async fn run(
-    listener: TcpListener,
-    ctx: Arc<ProxyContext>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Future<Output = ()>) {
     let settings = Arc::clone(&ctx.settings);
     // Progress lines live as long as the accept loop.
     let progress = settings.progress_interval.map(|interval| {
@@ -47,6 +134,7 @@ pub async fn run(
     let mut next_id: u64 = 1;
     info!(
         listen = %settings.listen,
+        socket = settings.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         target = %settings.target,
         charset_mode = ?settings.charset.mode,
         charset = %settings.charset.default,
@@ -64,16 +152,16 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = listeners.accept() => accepted,
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((client, peer)) => {
                 let id = next_id;
                 next_id += 1;
                 let ctx = Arc::clone(&ctx);
                 sessions.spawn(async move {
-                    serve_client(id, stream, ctx).await;
+                    serve_client(id, client, peer, ctx).await;
                     drop(permit);
                 });
             }
@@ -92,7 +180,7 @@ pub async fn run(
             }
         }
     }
-    drop(listener);
+    listeners.close();
     while sessions.try_join_next().is_some() {}
     info!(
         sessions = sessions.len(),

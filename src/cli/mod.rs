@@ -115,6 +115,14 @@ pub struct ServeArgs {
     /// Address to accept clients on [default: 127.0.0.1:3307].
     #[arg(long)]
     pub listen: Option<String>,
+    /// Also accept clients on this unix socket (`mariadb --socket PATH`): the fastest route for a
+    /// local replay [default: none].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Poll a socket for up to this many microseconds before sleeping on it: trades CPU for
+    /// latency on small statements (see bench/README.md) [default: 0, sleep at once].
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub busy_poll_us: Option<u64>,
     /// The real server: host:port or a unix socket path [default: 127.0.0.1:3306].
     #[arg(long)]
     pub target: Option<String>,
@@ -163,6 +171,8 @@ impl ServeArgs {
     pub fn overrides(&self) -> Overrides {
         Overrides {
             listen: self.listen.clone(),
+            socket: self.socket.clone(),
+            busy_poll_us: self.busy_poll_us,
             target: self.target.clone(),
             max_connections: self.max_connections,
             charset_mode: self.charset_mode,

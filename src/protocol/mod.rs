@@ -12,6 +12,8 @@ pub mod handshake;
 pub mod packet_stream;
 pub mod reply;
 pub mod response;
+pub mod socket;
 
 pub use error::ProtocolError;
 pub use packet_stream::PacketStream;
+pub use socket::{ReadNow, Socket};

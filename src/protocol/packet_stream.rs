@@ -9,12 +9,14 @@
 //! Writes are buffered and flushed by the caller at the points where the peer waits for an answer,
 //! so a result set of many small rows costs few system calls.
 
+use std::time::{Duration, Instant};
+
 use bytes::{Buf, BytesMut};
 use mysql_common::constants::MAX_PAYLOAD_LEN;
 use mysql_common::proto::codec::{ChunkDecoder, ChunkInfo, packet_to_chunks};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::ProtocolError;
+use super::{ProtocolError, ReadNow};
 
 /// Payloads larger than this are written frame by frame straight from the caller's buffer
 /// instead of being copied into the write buffer, so a 200 MB statement is not held twice.
@@ -33,9 +35,11 @@ pub struct PacketStream<S> {
     decoder: ChunkDecoder,
     seq_id: u8,
     max_packet: usize,
+    /// How long a read polls the socket before parking the task (see [`Self::set_poll_before_park`]).
+    poll_before_park: Duration,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
+impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
     /// Wraps `io`; packets larger than `max_packet` bytes are refused with
     /// [`ProtocolError::TooLarge`].
     pub fn new(io: S, max_packet: usize) -> Self {
@@ -46,7 +50,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             decoder: ChunkDecoder::default(),
             seq_id: 0,
             max_packet,
+            poll_before_park: Duration::ZERO,
         }
+    }
+
+    /// When a read finds nothing buffered, keep asking the socket for up to `window` (yielding
+    /// the CPU between tries) before parking the task on the reactor. A reply that arrives within
+    /// the window then costs no sleep and wake-up of this thread; `Duration::ZERO` parks at once.
+    pub fn set_poll_before_park(&mut self, window: Duration) {
+        self.poll_before_park = window;
     }
 
     /// Starts a new command exchange: the next packet either side sends has sequence id 0.
@@ -77,6 +89,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                     return Ok(Some(payload));
                 }
                 None => {
+                    // Poll only for the start of a packet: the rest of a large one streams in
+                    // through the ordinary reads.
+                    if self.read_buf.is_empty() && self.poll_socket()? {
+                        continue;
+                    }
                     if self.read_buf.capacity() - self.read_buf.len() < 8 * 1024 {
                         self.read_buf.reserve(64 * 1024);
                     }
@@ -91,6 +108,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                         };
                     }
                 }
+            }
+        }
+    }
+
+    /// Polls the socket for up to `poll_before_park`; true when bytes arrived (end of stream is
+    /// left to the parked read, which reports it with the usual checks).
+    fn poll_socket(&mut self) -> Result<bool, ProtocolError> {
+        if self.poll_before_park.is_zero() {
+            return Ok(false);
+        }
+        let deadline = Instant::now() + self.poll_before_park;
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            match self.io.read_now(&mut scratch)? {
+                Some(0) => return Ok(false),
+                Some(n) => {
+                    self.read_buf.extend_from_slice(&scratch[..n]);
+                    return Ok(true);
+                }
+                None if Instant::now() >= deadline => return Ok(false),
+                None => std::hint::spin_loop(),
             }
         }
     }
@@ -265,5 +303,28 @@ mod tests {
         drop(a);
         let mut rx = PacketStream::new(b, usize::MAX);
         assert!(rx.read_packet().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn busy_polled_reads_see_packets_and_a_clean_close() {
+        let (a, b) = tokio::net::UnixStream::pair().unwrap();
+        let mut tx = PacketStream::new(crate::protocol::Socket::Unix(a), usize::MAX);
+        let mut rx = PacketStream::new(crate::protocol::Socket::Unix(b), usize::MAX);
+        rx.set_poll_before_park(Duration::from_millis(1));
+        tx.send_packet(b"polled").await.unwrap();
+        tx.flush().await.unwrap();
+        assert_eq!(&rx.read_packet().await.unwrap().unwrap()[..], b"polled");
+        // Nothing arrives within the window: the read parks and still gets the next packet.
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send_packet(b"late").await.unwrap();
+            tx.shutdown().await;
+        });
+        assert_eq!(&rx.read_packet().await.unwrap().unwrap()[..], b"late");
+        late.await.unwrap();
+        assert!(
+            rx.read_packet().await.unwrap().is_none(),
+            "end of stream between packets"
+        );
     }
 }

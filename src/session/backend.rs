@@ -4,79 +4,26 @@
 //! Internal queries run only between client commands, on the client's own backend session, so
 //! they see and change exactly the session the client's statements run in.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::error::SessionError;
 use crate::config::Target;
 use crate::protocol::command::{ReplyShape, code};
 use crate::protocol::response::{ResponseTracker, ServerErrorInfo, Step};
-use crate::protocol::{PacketStream, ProtocolError};
+use crate::protocol::{PacketStream, ProtocolError, Socket};
 use mysql_common::constants::CapabilityFlags;
 
-/// A TCP or unix-socket connection to the target.
-#[derive(Debug)]
-pub enum BackendIo {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl BackendIo {
-    /// Connects to the target.
-    pub async fn connect(target: &Target) -> std::io::Result<Self> {
-        Ok(match target {
-            Target::Tcp(addr) => {
-                let stream = TcpStream::connect(addr).await?;
-                // Statements are small and latency-bound: never wait to coalesce them.
-                stream.set_nodelay(true)?;
-                Self::Tcp(stream)
-            }
-            Target::Unix(path) => Self::Unix(UnixStream::connect(path).await?),
-        })
-    }
-}
-
-impl AsyncRead for BackendIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+/// Connects to the target.
+pub async fn connect(target: &Target) -> std::io::Result<Socket> {
+    Ok(match target {
+        Target::Tcp(addr) => {
+            let stream = TcpStream::connect(addr).await?;
+            // Statements are small and latency-bound: never wait to coalesce them.
+            stream.set_nodelay(true)?;
+            Socket::Tcp(stream)
         }
-    }
-}
-
-impl AsyncWrite for BackendIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Self::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
+        Target::Unix(path) => Socket::Unix(UnixStream::connect(path).await?),
+    })
 }
 
 /// The result of an internal query: rows of text columns (`None` for NULL).
@@ -87,7 +34,7 @@ pub type TextRows = Vec<Vec<Option<String>>>;
 /// Returns the server's error as `Err(Ok(info))` so callers can tell "the target said no"
 /// from "the connection failed".
 pub async fn internal_query(
-    backend: &mut PacketStream<BackendIo>,
+    backend: &mut PacketStream<Socket>,
     caps: CapabilityFlags,
     sql: &str,
 ) -> Result<Result<TextRows, ServerErrorInfo>, SessionError> {

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use mysql_common::constants::CapabilityFlags;
-use tokio::net::TcpStream;
 
-use super::backend::{BackendIo, internal_query};
+use super::backend::{self, internal_query};
 use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
 use super::error::SessionError;
 use super::guard::Guard;
@@ -18,12 +17,12 @@ use super::state::SessionState;
 use super::status::SessionStatus;
 use super::{ProxyContext, Session};
 use crate::config::CharsetMode;
-use crate::protocol::PacketStream;
 use crate::protocol::handshake::{
     AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, change_user_database,
     patch_change_user_charset, patch_client_hello, patch_greeting,
 };
 use crate::protocol::reply::err_packet;
+use crate::protocol::{PacketStream, Socket};
 
 /// ER_NET_READ_ERROR: the server-side code closest to "the target cannot be reached" (client-side
 /// codes such as 2003 in an ERR packet make libmariadb report "malformed packet").
@@ -49,14 +48,15 @@ impl Session {
     pub(super) async fn open(
         id: u64,
         peer: String,
-        client: TcpStream,
+        client: Socket,
         ctx: Arc<ProxyContext>,
     ) -> Result<Option<Session>, SessionError> {
         let settings = &ctx.settings;
         let mut client = PacketStream::new(client, settings.max_packet_bytes);
+        client.set_poll_before_park(settings.busy_poll);
         let backend = match tokio::time::timeout(
             settings.connect_timeout,
-            BackendIo::connect(&settings.target),
+            backend::connect(&settings.target),
         )
         .await
         {
@@ -81,6 +81,7 @@ impl Session {
             }
         };
         let mut backend = PacketStream::new(backend, usize::MAX);
+        backend.set_poll_before_park(settings.busy_poll);
 
         // The greeting (or an ERR such as "too many connections", relayed as is).
         let mut greeting_packet = backend
@@ -177,7 +178,7 @@ impl Session {
     /// A session whose connection phase succeeded: `caps` are what client and server agreed on.
     fn new(
         (id, peer): (u64, String),
-        (client, backend): (PacketStream<TcpStream>, PacketStream<BackendIo>),
+        (client, backend): (PacketStream<Socket>, PacketStream<Socket>),
         (greeting, caps, hello): (ServerGreeting, CapabilityFlags, &ClientHello),
         ctx: Arc<ProxyContext>,
     ) -> Session {
@@ -297,8 +298,8 @@ impl Session {
 /// the server's OK (not yet sent to the client) on success, `None` when the client was refused
 /// (the server's ERR has been relayed) or left.
 pub(super) async fn relay_authentication(
-    client: &mut PacketStream<TcpStream>,
-    backend: &mut PacketStream<BackendIo>,
+    client: &mut PacketStream<Socket>,
+    backend: &mut PacketStream<Socket>,
 ) -> Result<Option<bytes::BytesMut>, SessionError> {
     loop {
         let packet = backend

@@ -31,11 +31,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use mysql_common::constants::CapabilityFlags;
-use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
 
-use self::backend::BackendIo;
 use self::charset::CollationCatalog;
 pub use self::error::SessionError;
 use self::guard::Guard;
@@ -50,7 +48,7 @@ use crate::protocol::command::{self, ReplyShape, Unsupported, code};
 use crate::protocol::handshake::ServerGreeting;
 use crate::protocol::reply::err_packet;
 use crate::protocol::response::{Outcome, ResponseTracker, Step};
-use crate::protocol::{PacketStream, ProtocolError};
+use crate::protocol::{PacketStream, ProtocolError, Socket};
 use crate::sql::{LexOptions, StatementKind, escape_for_message};
 use crate::throttle::{Cost, Throttle, ends_transaction};
 
@@ -94,8 +92,8 @@ const COM_PING: u8 = 0x0e;
 #[derive(Debug)]
 pub struct Session {
     id: u64,
-    client: PacketStream<TcpStream>,
-    backend: PacketStream<BackendIo>,
+    client: PacketStream<Socket>,
+    backend: PacketStream<Socket>,
     greeting: ServerGreeting,
     /// Capabilities both client and server agreed on.
     caps: CapabilityFlags,
@@ -123,12 +121,7 @@ pub struct Session {
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
 /// log line.
-pub async fn serve_client(id: u64, client: TcpStream, ctx: Arc<ProxyContext>) {
-    let peer = client
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    let _ = client.set_nodelay(true);
+pub async fn serve_client(id: u64, client: Socket, peer: String, ctx: Arc<ProxyContext>) {
     let session = match Session::open(id, peer.clone(), client, ctx).await {
         Ok(Some(session)) => session,
         Ok(None) => {

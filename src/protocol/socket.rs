@@ -1,0 +1,101 @@
+//! The byte streams replaygate speaks MySQL over: TCP or a unix socket, on either leg.
+//!
+//! Besides the usual async reads and writes, a [`Socket`] can be read *now*, without parking the
+//! task: [`PacketStream`](super::PacketStream) uses that to wait for a reply by polling the socket
+//! for a few microseconds before it lets the task sleep. A replayed statement is usually answered
+//! within tens of microseconds, and on a virtual machine the sleep-and-wake-up of the extra hop
+//! costs more than that (see bench/README.md), so a short poll is what keeps the proxy's round
+//! trip close to the direct pipe's.
+
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use socket2::SockRef;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connected TCP or unix-domain stream.
+#[derive(Debug)]
+pub enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A stream that can hand over what has already arrived without waiting for more.
+pub trait ReadNow {
+    /// Reads what has already arrived into `buf`: `Ok(None)` when nothing has (the call would
+    /// block), `Ok(Some(0))` at end of stream.
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+}
+
+impl ReadNow for Socket {
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // tokio keeps its sockets non-blocking, so a plain read returns WouldBlock instead of
+        // sleeping. (tokio's own `try_read` would not do: it trusts its cached readiness and skips
+        // the system call until the reactor has run.)
+        let socket = match self {
+            Self::Tcp(s) => SockRef::from(&*s),
+            Self::Unix(s) => SockRef::from(&*s),
+        };
+        match (&*socket).read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// In-memory pipes (unit tests) have nothing to poll: their reads always go through the task.
+impl ReadNow for tokio::io::DuplexStream {
+    fn read_now(&mut self, _buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
