@@ -41,16 +41,36 @@ fn pipelined_and_sync_replays_of_one_binlog_give_identical_tables() {
     let decoded = mariadb_binlog(&[], &source.binlog_files());
     let expected = source.sql(CHECKSUM);
 
-    for mode in ["sync", "pipelined"] {
+    // The fast route too: the client on replaygate's unix socket, both legs busy-polled.
+    let socket_dir = tempfile::tempdir().unwrap();
+    let socket = socket_dir.path().join("rg.sock");
+    let socket = socket.to_str().unwrap();
+    let fast = [
+        "--apply-mode",
+        "pipelined",
+        "--socket",
+        socket,
+        "--busy-poll-us",
+        "50",
+    ];
+    let routes: [(&str, &[&str]); 3] = [
+        ("sync", &["--apply-mode", "sync"]),
+        ("pipelined", &["--apply-mode", "pipelined"]),
+        ("pipelined, unix socket, busy-polled", &fast),
+    ];
+    for (mode, args) in routes {
         let target = MariaDb::start();
         let proxy = Replaygate::start_with_env(
             &target.tcp_addr(),
-            &["--apply-mode", mode],
+            args,
             &[("RUST_LOG", "replaygate=debug")],
         );
-        target
-            .client()
-            .host_port("127.0.0.1", proxy.port())
+        let client = if args.contains(&"--socket") {
+            target.client().socket(socket)
+        } else {
+            target.client().host_port("127.0.0.1", proxy.port())
+        };
+        client
             .arg("--comments")
             .run_with_stdin(&decoded)
             .assert_success();
@@ -113,4 +133,35 @@ fn a_failure_inside_a_pipelined_transaction_is_reported_at_commit_and_rolled_bac
         journaled.contains("INSERT INTO t VALUES (1)") && journaled.contains("1062"),
         "{journaled}"
     );
+}
+
+#[test]
+fn a_failed_set_sent_ahead_before_begin_halts_before_the_transaction_applies() {
+    // Between transactions only SETs and a plain BEGIN are sent ahead; the transaction after a
+    // failed one must still not be applied: the failure surfaces at its COMMIT.
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--apply-mode", "pipelined"]);
+    let stream = b"BEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;\n\
+        SET @@session.sql_mode = 'NO_SUCH_MODE';\nSTART TRANSACTION;\nINSERT INTO t VALUES (2);\nCOMMIT;\n\
+        INSERT INTO t VALUES (3);\n";
+    let out = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("p")
+        .arg("--force")
+        .run_with_stdin(stream);
+    // The SET's own error (1231, wrong value for sql_mode), reported at the COMMIT.
+    assert!(out.stderr.contains("ERROR 1231"), "{}", out.stderr);
+    assert!(out.stderr.contains("NO_SUCH_MODE"), "{}", out.stderr);
+    assert!(out.stderr.contains("this session halted"), "{}", out.stderr);
+    assert_eq!(
+        target
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
+            .trim(),
+        "1",
+        "the transaction after the failed SET, and everything after it, never applied"
+    );
+    let log = proxy.log();
+    assert!(log.contains("sent ahead failed"), "{log}");
 }

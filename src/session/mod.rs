@@ -314,16 +314,16 @@ impl Session {
         let forwarded = judgements
             .iter()
             .all(|j| j.verdict.action.intervention().is_none() && !j.roll_back_instead);
-        if forwarded && self.pipelines(&plan, &kinds) {
+        if forwarded && self.pipelines(text, &plan, &kinds) {
             self.ctx.throttle.admit(cost).await;
             return match &plan.rewritten {
                 Some(text) => {
                     let mut rewritten = Vec::with_capacity(text.len() + 1);
                     rewritten.push(code::COM_QUERY);
                     rewritten.extend_from_slice(text);
-                    self.send_ahead(&rewritten, &plan).await
+                    self.send_ahead(&rewritten, &plan, &kinds).await
                 }
-                None => self.send_ahead(&packet, &plan).await,
+                None => self.send_ahead(&packet, &plan, &kinds).await,
             };
         }
         if !self.pipeline.is_empty() && !self.drain().await? {

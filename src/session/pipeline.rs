@@ -1,8 +1,10 @@
-//! Pipelined apply (`--apply-mode pipelined`): inside a transaction, statements that return no
-//! rows are acknowledged to the client at once and sent ahead to the target, which works through
-//! them in order on the same backend connection.
+//! Pipelined apply (`--apply-mode pipelined`): statements that return no rows are acknowledged to
+//! the client at once and sent ahead to the target, which works through them in order on the same
+//! backend connection. Inside a transaction that is any DML; between transactions only what
+//! changes no data (SETs) and the plain BEGIN that opens the next one, so in a stream of small
+//! autocommit transactions only the COMMIT waits for the target.
 //!
-//! Pipelining stops at the transaction's edge, which is what keeps it safe: the COMMIT (and any
+//! Data changes are sent ahead only inside a transaction, which is what keeps it safe: the COMMIT (and any
 //! statement that returns rows, any other command, the client's disconnect) first waits until the
 //! target has answered everything sent ahead. If one of those statements failed, the COMMIT is
 //! not sent: the transaction is rolled back, the session halts like the guard's halt (sticky,
@@ -62,35 +64,56 @@ impl Pipeline {
     }
 }
 
-/// Kinds that may be sent ahead: they return no rows and do not end or implicitly commit the
-/// transaction.
-fn can_send_ahead(kind: StatementKind) -> bool {
-    matches!(
-        kind,
+/// Whether a statement of this kind may be sent ahead. Inside a transaction: anything that
+/// returns no rows and neither ends the transaction nor commits it implicitly, since a failure
+/// there is undone by rolling the transaction back. Outside one: only what changes no data (a
+/// `SET`) and the plain `BEGIN` that opens the next transaction, so a failure is still found at
+/// the next drain, before any data-changing statement runs after it.
+fn can_send_ahead(kind: StatementKind, in_transaction: bool) -> bool {
+    match kind {
         StatementKind::Insert
-            | StatementKind::Replace
-            | StatementKind::Update
-            | StatementKind::Delete
-            | StatementKind::DeleteWithoutWhere
-            | StatementKind::UpdateWithoutWhere
-            | StatementKind::SetSession
-            | StatementKind::BinlogEvent
-    )
+        | StatementKind::Replace
+        | StatementKind::Update
+        | StatementKind::Delete
+        | StatementKind::DeleteWithoutWhere
+        | StatementKind::UpdateWithoutWhere
+        | StatementKind::BinlogEvent => in_transaction,
+        StatementKind::SetSession => true,
+        // A BEGIN inside a transaction commits it implicitly.
+        StatementKind::Begin => !in_transaction,
+        _ => false,
+    }
+}
+
+/// `BEGIN` or `START TRANSACTION`, not `XA START`: a plain BEGIN cannot fail on a healthy
+/// session, which matters because the statements sent after it rely on it (had it failed, they
+/// would autocommit one by one). An XA START can (a duplicate xid), so it runs synchronously.
+fn is_plain_begin(statement: &[u8]) -> bool {
+    let first_word: Vec<u8> = statement
+        .trim_ascii_start()
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    first_word == b"BEGIN" || first_word == b"START"
 }
 
 impl Session {
     /// Whether this query (already judged "forward") goes ahead without waiting.
-    pub(super) fn pipelines(&self, plan: &QueryPlan, kinds: &[StatementKind]) -> bool {
+    pub(super) fn pipelines(&self, text: &[u8], plan: &QueryPlan, kinds: &[StatementKind]) -> bool {
+        let [statement] = plan.statements.as_slice() else {
+            return false;
+        };
+        let in_transaction = self.pipeline.in_transaction;
         self.ctx.settings.apply_mode == ApplyMode::Pipelined
-            && self.pipeline.in_transaction
-            && plan.statements.len() == 1
-            && kinds.iter().all(|&k| can_send_ahead(k))
+            && kinds.iter().all(|&k| can_send_ahead(k, in_transaction))
+            && (kinds != [StatementKind::Begin] || is_plain_begin(&text[statement.range.clone()]))
     }
 
-    /// After a statement ran synchronously: pipelining is on exactly while the target says a
-    /// transaction is open (its status flags), so a BEGIN that failed, an implicit commit by DDL
-    /// or a quarantined BEGIN can never leave statements sent ahead outside a transaction, where
-    /// a failure could not be rolled back.
+    /// After a statement ran synchronously: pipelining follows the target's own status flags,
+    /// so a BEGIN that ran synchronously and failed, an implicit commit by DDL or a quarantined
+    /// BEGIN can never leave data-changing statements sent ahead outside a transaction, where a
+    /// failure could not be rolled back.
     pub(super) fn follow_transaction(&mut self) {
         self.pipeline.in_transaction = self.state.in_transaction;
     }
@@ -100,6 +123,7 @@ impl Session {
         &mut self,
         command: &[u8],
         plan: &QueryPlan,
+        kinds: &[StatementKind],
     ) -> Result<(), SessionError> {
         if self.pipeline.in_flight.len() >= MAX_IN_FLIGHT {
             self.read_one_reply().await?;
@@ -123,10 +147,18 @@ impl Session {
             reply_seq: (frames % 256) as u8,
         });
         // The target will apply it (or the transaction is rolled back and the session halts):
-        // its session effects hold from here on.
+        // its session effects hold from here on, and a BEGIN has opened the transaction.
         self.apply_effects(plan, plan.statements.len());
-        // In a transaction, with autocommit as the stream left it.
-        let mut status = 0x0001;
+        if kinds == [StatementKind::Begin] {
+            self.pipeline.in_transaction = true;
+            self.state.in_transaction = true;
+        }
+        // The status flags the target will report: in a transaction or not, with autocommit as
+        // the stream left it.
+        let mut status = 0;
+        if self.pipeline.in_transaction {
+            status |= 0x0001;
+        }
         if self.state.autocommit {
             status |= 0x0002;
         }
