@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Limits, OnCritical, Signal};
+use crate::config::Target;
 
 /// `[throttle.adaptive]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -17,6 +18,8 @@ pub struct AdaptiveSection {
     pub password_env: Option<String>,
     pub signal: Option<Signal>,
     pub query: Option<String>,
+    /// `signal = "replica_lag"`: the replicas to watch, `host:port` or a unix socket path.
+    pub replicas: Option<Vec<String>>,
     pub interval_ms: Option<u64>,
     pub max_load: Option<f64>,
     pub critical_load: Option<f64>,
@@ -42,6 +45,8 @@ pub struct AdaptiveSettings {
     pub password: Option<String>,
     pub signal: Signal,
     pub query: Option<String>,
+    /// The replicas whose lag is the signal (`signal = "replica_lag"`); empty otherwise.
+    pub replicas: Vec<Target>,
     pub interval: Duration,
     pub limits: Limits,
 }
@@ -62,6 +67,15 @@ impl AdaptiveSection {
         if signal == Signal::Query && self.query.is_none() {
             return Err(AdaptiveConfigError::Missing("query (signal = \"query\")"));
         }
+        // A key that the chosen signal does not read is a mistake (a forgotten `signal` line
+        // would otherwise silently throttle on something else): refuse it.
+        if signal != Signal::Query && self.query.is_some() {
+            return Err(AdaptiveConfigError::Invalid(format!(
+                "query is only read with signal = \"query\" (signal is \"{}\")",
+                signal.as_str()
+            )));
+        }
+        let replicas = resolve_replicas(&signal, self.replicas)?;
         let password = match &self.password_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 AdaptiveConfigError::Invalid(format!("password_env: ${var} is not set"))
@@ -79,6 +93,7 @@ impl AdaptiveSection {
             password,
             signal,
             query: self.query,
+            replicas,
             interval: Duration::from_millis(interval_ms),
             limits: Limits {
                 max_load,
@@ -88,6 +103,46 @@ impl AdaptiveSection {
             },
         })
     }
+}
+
+/// `replicas`: required, non-empty and without duplicates for `signal = "replica_lag"`, absent
+/// otherwise.
+fn resolve_replicas(
+    signal: &Signal,
+    replicas: Option<Vec<String>>,
+) -> Result<Vec<Target>, AdaptiveConfigError> {
+    let Some(replicas) = replicas else {
+        if *signal == Signal::ReplicaLag {
+            return Err(AdaptiveConfigError::Missing(
+                "replicas (signal = \"replica_lag\")",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    if *signal != Signal::ReplicaLag {
+        return Err(AdaptiveConfigError::Invalid(format!(
+            "replicas is only read with signal = \"replica_lag\" (signal is \"{}\")",
+            signal.as_str()
+        )));
+    }
+    if replicas.is_empty() {
+        return Err(AdaptiveConfigError::Invalid(
+            "replicas is empty: signal = \"replica_lag\" needs at least one replica".into(),
+        ));
+    }
+    let mut targets: Vec<Target> = Vec::with_capacity(replicas.len());
+    for text in &replicas {
+        let target: Target = text
+            .parse()
+            .map_err(|e| AdaptiveConfigError::Invalid(format!("replicas: {text:?}: {e}")))?;
+        if targets.contains(&target) {
+            return Err(AdaptiveConfigError::Invalid(format!(
+                "replicas: {text:?} is listed twice"
+            )));
+        }
+        targets.push(target);
+    }
+    Ok(targets)
 }
 
 #[cfg(test)]
@@ -108,5 +163,59 @@ mod tests {
             toml::from_str("user = \"u\"\nmax_load = 3\nsignal = \"query\"\n").unwrap();
         assert!(no_query.resolve().is_err());
         assert!(toml::from_str::<AdaptiveSection>("user = \"u\"\nmax_laod = 3\n").is_err());
+    }
+
+    fn resolve(extra: &str) -> Result<AdaptiveSettings, String> {
+        let section: AdaptiveSection =
+            toml::from_str(&format!("user = \"u\"\nmax_load = 3\n{extra}")).unwrap();
+        section.resolve().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn replica_lag_needs_a_list_of_valid_replicas() {
+        let s = resolve(
+            "signal = \"replica_lag\"\nreplicas = [\"db2:3306\", \"/run/db3.sock\", \"unix:db4.sock\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.signal, Signal::ReplicaLag);
+        assert_eq!(
+            s.replicas,
+            [
+                Target::Tcp("db2:3306".into()),
+                Target::Unix("/run/db3.sock".into()),
+                Target::Unix("db4.sock".into()),
+            ]
+        );
+        let err = resolve("signal = \"replica_lag\"\n").unwrap_err();
+        assert!(
+            err.contains("throttle.adaptive.replicas (signal = \"replica_lag\") is required"),
+            "{err}"
+        );
+        let err = resolve("signal = \"replica_lag\"\nreplicas = []\n").unwrap_err();
+        assert!(err.contains("replicas is empty"), "{err}");
+        let err = resolve("signal = \"replica_lag\"\nreplicas = [\"db2\"]\n").unwrap_err();
+        assert!(
+            err.contains("\"db2\"") && err.contains("host:port or a unix socket path"),
+            "{err}"
+        );
+        let err =
+            resolve("signal = \"replica_lag\"\nreplicas = [\"db2:1\", \"db2:1\"]\n").unwrap_err();
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn keys_the_signal_does_not_read_are_refused() {
+        let err = resolve("replicas = [\"db2:3306\"]\n").unwrap_err();
+        assert!(
+            err.contains("replicas is only read with signal = \"replica_lag\""),
+            "a forgotten signal line must not silently throttle on threads_running: {err}"
+        );
+        let err =
+            resolve("signal = \"replica_lag\"\nreplicas = [\"db2:3306\"]\nquery = \"SELECT 1\"\n")
+                .unwrap_err();
+        assert!(
+            err.contains("query is only read with signal = \"query\""),
+            "{err}"
+        );
     }
 }

@@ -77,6 +77,21 @@ impl Controller {
         } else {
             self.state = AdaptiveState::Normal;
         }
+        self.decision()
+    }
+
+    /// A reading without a value where not knowing is unsafe (`replica_lag`: a replica that is
+    /// unreachable or whose replication stopped may be arbitrarily far behind): pause, as at
+    /// `critical_load`. The pause ends at the first reading below `max_load`, as any pause does.
+    pub fn load_unknown(&mut self) -> Decision {
+        if self.cap == 0 {
+            self.cap = self.limits.min_statements_per_sec;
+        }
+        self.state = AdaptiveState::Paused;
+        self.decision()
+    }
+
+    fn decision(&self) -> Decision {
         Decision {
             state: self.state,
             cap: self.cap,
@@ -149,6 +164,24 @@ mod tests {
         c.decide(4.0, 1000.0, 0);
         let d = c.decide(1.0, 100.0, 0);
         assert_eq!((d.state, d.cap), (Normal, 0));
+    }
+
+    #[test]
+    fn an_unknown_load_pauses_until_a_reading_below_max_load() {
+        let mut c = controller();
+        c.decide(4.0, 1000.0, 0);
+        let d = c.load_unknown();
+        assert_eq!((d.state, d.paused, d.cap), (Paused, true, 500));
+        assert!(
+            c.decide(4.0, 0.0, 0).paused,
+            "known again but above max_load"
+        );
+        assert!(c.load_unknown().paused);
+        let d = c.decide(1.0, 0.0, 0);
+        assert!(!d.paused);
+        assert_ne!(d.state, Paused);
+        let mut fresh = controller();
+        assert_eq!(fresh.load_unknown().cap, 10, "the floor while paused");
     }
 
     #[test]

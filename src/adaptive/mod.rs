@@ -8,7 +8,8 @@
 //!   multiplicatively (halves the cap, floored at `min_statements_per_sec`); at or below it
 //!   recovers additively and drops the cap once it no longer binds; at `critical_load` it pauses
 //!   until the load is below `max_load`.
-//! - [`signal`]: reading the load signal over a control connection.
+//! - [`signal`]: reading the target's load signal over a control connection; [`replica`]: the
+//!   `replica_lag` signal, read from the named replicas, where an unknown lag is unsafe.
 //! - [`run`] ([`task`]): the control task. It owns its own connection to the target (the data
 //!   path never stores passwords; this one connection needs credentials of its own), reads the
 //!   signal every interval, and applies the controller's decisions to the shared
@@ -20,6 +21,7 @@
 
 pub mod config;
 pub mod controller;
+mod replica;
 mod signal;
 mod task;
 
@@ -62,6 +64,8 @@ pub enum Signal {
     ThreadsRunning,
     /// The configured `query`, returning one number.
     Query,
+    /// The largest `Seconds_Behind_Master` over the configured `replicas`.
+    ReplicaLag,
 }
 
 impl Signal {
@@ -69,6 +73,7 @@ impl Signal {
         match self {
             Self::ThreadsRunning => "threads_running",
             Self::Query => "query",
+            Self::ReplicaLag => "replica_lag",
         }
     }
 }
@@ -84,12 +89,28 @@ pub enum OnCritical {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdaptiveStatus {
     pub signal: String,
-    /// The last reading; `None` until one succeeded.
+    /// The last reading; `None` until one succeeded, and while the last reading had no value.
     pub value: Option<f64>,
     pub state: AdaptiveState,
     /// The adaptive statements cap; `None`: no adaptive cap.
     pub cap: Option<u32>,
-    /// The last error of the control connection, if the last reading failed.
+    /// Why the last reading has no value: the control connection failed, or (`replica_lag`) a
+    /// replica's lag is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `replica_lag`: each replica's last reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// One replica of `signal = "replica_lag"` in `GET /status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    /// As configured: `host:port` or `unix:/path`.
+    pub replica: String,
+    /// `Seconds_Behind_Master` (the largest over its replication connections); `None`: unknown.
+    pub lag_secs: Option<f64>,
+    /// Why the lag is unknown: unreachable, or replication stopped or broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }

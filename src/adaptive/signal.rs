@@ -1,11 +1,15 @@
-//! Reading the load signal over a control connection of replaygate's own.
+//! Reading a load signal from the target over a control connection of replaygate's own
+//! (`threads_running`, `query`), and the connection options every control connection shares
+//! (the target's and the replicas', see [`super::replica`]).
 
 use std::time::Duration;
 
-use super::{AdaptiveSettings, Signal};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+
 use crate::config::Target;
 
-/// Errors of the control connection (logged and retried, never fatal).
+/// Errors of a control connection (logged and retried, never fatal).
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ReadError {
     #[error(transparent)]
@@ -18,10 +22,11 @@ pub(super) enum ReadError {
     NotANumber(String),
 }
 
-pub(super) fn opts(target: &Target, settings: &AdaptiveSettings) -> mysql_async::Opts {
+/// How a control connection reaches `target` as the `[throttle.adaptive]` account.
+pub(super) fn opts(target: &Target, user: &str, password: Option<&str>) -> Opts {
     let builder = mysql_async::OptsBuilder::default()
-        .user(Some(settings.user.clone()))
-        .pass(settings.password.clone());
+        .user(Some(user))
+        .pass(password);
     let builder = match target {
         Target::Unix(path) => builder.socket(Some(path.to_string_lossy().into_owned())),
         Target::Tcp(addr) => {
@@ -38,13 +43,55 @@ pub(super) fn opts(target: &Target, settings: &AdaptiveSettings) -> mysql_async:
     builder.into()
 }
 
-pub(super) async fn read_signal(
-    conn: &mut mysql_async::Conn,
-    settings: &AdaptiveSettings,
-) -> Result<f64, ReadError> {
-    use mysql_async::prelude::Queryable;
-    let text: Option<String> = match settings.signal {
-        Signal::ThreadsRunning => {
+/// What is read from the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TargetProbe {
+    /// `SHOW GLOBAL STATUS LIKE 'Threads_running'`.
+    ThreadsRunning,
+    /// The operator's query; the first column of its first row.
+    Query(String),
+}
+
+/// The control connection to the target for `threads_running` and `query`.
+#[derive(Debug)]
+pub(super) struct TargetSignal {
+    probe: TargetProbe,
+    opts: Opts,
+    conn: Option<Conn>,
+}
+
+impl TargetSignal {
+    pub fn new(probe: TargetProbe, opts: Opts) -> Self {
+        Self {
+            probe,
+            opts,
+            conn: None,
+        }
+    }
+
+    /// One reading. A hung target (or network) must not freeze the controller in its last
+    /// decision without a word: a reading that takes longer than `timeout` fails.
+    pub async fn read(&mut self, timeout: Duration) -> Result<f64, ReadError> {
+        let reading = tokio::time::timeout(timeout, async {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => self.conn.insert(Conn::new(self.opts.clone()).await?),
+            };
+            read_signal(conn, &self.probe).await
+        })
+        .await
+        .unwrap_or(Err(ReadError::Timeout(timeout)));
+        if matches!(reading, Err(ReadError::Mysql(_) | ReadError::Timeout(_))) {
+            // Reconnect at the next reading.
+            self.conn = None;
+        }
+        reading
+    }
+}
+
+async fn read_signal(conn: &mut Conn, probe: &TargetProbe) -> Result<f64, ReadError> {
+    let text: Option<String> = match probe {
+        TargetProbe::ThreadsRunning => {
             conn.query_first::<(String, Option<String>), _>(
                 "SHOW GLOBAL STATUS LIKE 'Threads_running'",
             )
@@ -52,8 +99,8 @@ pub(super) async fn read_signal(
             .ok_or(ReadError::NoRow)?
             .1
         }
-        Signal::Query => conn
-            .query_first::<Option<String>, _>(settings.query.as_deref().unwrap_or_default())
+        TargetProbe::Query(query) => conn
+            .query_first::<Option<String>, _>(query.as_str())
             .await?
             .ok_or(ReadError::NoRow)?,
     };

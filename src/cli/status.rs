@@ -78,10 +78,21 @@ pub fn render(report: &StatusReport) -> String {
             a.value.map_or("unknown".to_owned(), |v| v.to_string()),
             a.state.as_str(),
             a.cap.map_or("-".to_owned(), |c| c.to_string()),
-            a.error
-                .as_ref()
-                .map_or(String::new(), |e| format!("; control connection: {e}")),
+            match &a.error {
+                // Each replica's problem has its own line below.
+                Some(e) if a.replicas.is_empty() => format!("; control connection: {e}"),
+                _ => String::new(),
+            },
         ));
+        for r in &a.replicas {
+            out.push_str(&match (&r.lag_secs, &r.problem) {
+                (Some(lag), _) => format!("  replica {}: lag {lag} s\n", r.replica),
+                (None, Some(problem)) => {
+                    format!("  replica {}: LAG UNKNOWN: {problem}\n", r.replica)
+                }
+                (None, None) => format!("  replica {}: lag unknown\n", r.replica),
+            });
+        }
     }
     if report.sessions.is_empty() {
         out.push_str("no open sessions\n");
@@ -146,7 +157,7 @@ pub fn render(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use replaygate::adaptive::{AdaptiveState, AdaptiveStatus};
+    use replaygate::adaptive::{AdaptiveState, AdaptiveStatus, ReplicaStatus};
     use replaygate::throttle::{Caps, ThrottleStatus};
 
     #[test]
@@ -169,12 +180,41 @@ mod tests {
             state: AdaptiveState::BackingOff,
             cap: Some(500),
             error: None,
+            replicas: Vec::new(),
         });
         let text = render(&report);
         assert!(
             text.contains(
                 "adaptive (threads_running): load 7; backing_off; adaptive cap statements/s 500"
             ),
+            "{text}"
+        );
+
+        report.throttle.adaptive = Some(AdaptiveStatus {
+            signal: "replica_lag".into(),
+            value: None,
+            state: AdaptiveState::Paused,
+            cap: Some(10),
+            error: Some("replica db3:3306: not a replica".into()),
+            replicas: vec![
+                ReplicaStatus {
+                    replica: "db2:3306".into(),
+                    lag_secs: Some(4.0),
+                    problem: None,
+                },
+                ReplicaStatus {
+                    replica: "db3:3306".into(),
+                    lag_secs: None,
+                    problem: Some("not a replica".into()),
+                },
+            ],
+        });
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "adaptive (replica_lag): load unknown; paused; adaptive cap statements/s 10\n"
+            ) && text.contains("  replica db2:3306: lag 4 s\n")
+                && text.contains("  replica db3:3306: LAG UNKNOWN: not a replica\n"),
             "{text}"
         );
     }
