@@ -4,53 +4,21 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Child, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::process::free_port;
+use support::admin::{self, get, status, wait_for_adaptive};
 use support::proxy::{Replaygate, replaygate_bin};
 use support::server::MariaDb;
 
-fn get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    body.to_owned()
-}
-
-fn adaptive(port: u16) -> serde_json::Value {
-    let status: serde_json::Value = serde_json::from_str(&get(port, "/status")).unwrap();
-    status["throttle"]["adaptive"].clone()
-}
-
-/// Polls `/status` until `pred` holds on the adaptive part; panics with the last one after a
-/// generous timeout (the machine is shared; only "eventually" is asserted).
-/// replaygate with `config` and the admin endpoint on a free port: (admin port, proxy).
+/// replaygate in front of `target` with `config` and an admin port.
 fn start_with_admin(target: &MariaDb, config: &str) -> (u16, Replaygate) {
-    let admin = free_port();
-    let proxy =
-        Replaygate::start_with_config(&target.tcp_addr(), config, &["--admin", &admin.to_string()]);
-    (admin, proxy)
+    admin::start_with_admin(&target.tcp_addr(), config, &[])
 }
 
 fn wait_for(port: u16, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let a = adaptive(port);
-        if pred(&a) {
-            return a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "adaptive state never {what}: {a}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_adaptive(port, what, pred)
 }
 
 #[test]
@@ -171,7 +139,7 @@ fn a_query_signal_drives_back_off_pause_and_recovery() {
 
     target.sql("UPDATE d.load SET v = 9");
     wait_for(admin, "paused", |a| a["state"] == "paused");
-    let status: serde_json::Value = serde_json::from_str(&get(admin, "/status")).unwrap();
+    let status = status(admin);
     assert_eq!(
         status["throttle"]["paused"], false,
         "the operator's pause flag is not the adaptive one: {status}"
