@@ -8,6 +8,10 @@
 //! Caps and the pause state change at runtime (admin endpoint); a waiting session notices a change
 //! at once instead of finishing a wait computed under the old cap.
 //!
+//! The gate can also be closed for good: [`Throttle::abort`] (the adaptive controller's
+//! `on_critical = "abort"`). From then on every admission, waiting or new, is refused with the
+//! [`Abort`] that says why, and each session halts on it.
+//!
 //! Time comes from tokio's clock, so the limiter is tested with a paused, virtual clock.
 
 use std::num::NonZeroU32;
@@ -65,6 +69,34 @@ pub struct Cost {
     pub transactions: u32,
 }
 
+/// Why the replay was aborted (`throttle.adaptive.on_critical = "abort"`). Final for the
+/// process: nothing lifts it, so no retry of the client can replay past it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Abort {
+    /// The load signal (`threads_running`, `query`, `replica_lag`).
+    pub signal: String,
+    /// The reading that reached `critical_load`.
+    pub value: f64,
+    pub critical_load: f64,
+    /// The three above in words, for ERR messages, logs and `/status`. Short: clients keep only
+    /// the first 512 bytes of an error message.
+    pub reason: String,
+}
+
+impl Abort {
+    pub fn new(signal: &str, value: f64, critical_load: f64) -> Self {
+        Self {
+            signal: signal.to_owned(),
+            value,
+            critical_load,
+            reason: format!(
+                "adaptive load signal {signal} = {value} reached critical_load {critical_load} \
+                 (on_critical = \"abort\")"
+            ),
+        }
+    }
+}
+
 /// The throttle state as the admin endpoint reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThrottleStatus {
@@ -78,6 +110,9 @@ pub struct ThrottleStatus {
     /// The adaptive controller's view, when `[throttle.adaptive]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<crate::adaptive::AdaptiveStatus>,
+    /// Why the replay was aborted, once it was: every session refuses its next statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Abort>,
 }
 
 /// What a waiting session watches: any change (pause, resume, new caps) re-evaluates its wait.
@@ -93,6 +128,8 @@ struct Control {
     adaptive_paused: bool,
     /// The adaptive statements-per-second cap; 0 = none.
     adaptive_cap: u32,
+    /// The gate is closed for good ([`Throttle::abort`]).
+    aborted: bool,
 }
 
 impl Control {
@@ -101,7 +138,7 @@ impl Control {
     }
 
     fn unthrottled(&self) -> bool {
-        !self.is_paused() && self.caps == Caps::default() && self.adaptive_cap == 0
+        !self.is_paused() && !self.aborted && self.caps == Caps::default() && self.adaptive_cap == 0
     }
 
     fn effective_statements_cap(&self) -> u32 {
@@ -181,6 +218,7 @@ pub struct Throttle {
     /// Statements admitted since start; the adaptive controller derives the recent rate from it.
     admitted: AtomicU64,
     adaptive: Mutex<Option<crate::adaptive::AdaptiveStatus>>,
+    aborted: Mutex<Option<Abort>>,
 }
 
 impl Throttle {
@@ -194,6 +232,7 @@ impl Throttle {
             throttled: Mutex::new(Duration::ZERO),
             admitted: AtomicU64::new(0),
             adaptive: Mutex::new(None),
+            aborted: Mutex::new(None),
         };
         throttle.set_caps(CapsUpdate {
             statements_per_sec: Some(caps.statements_per_sec),
@@ -278,6 +317,30 @@ impl Throttle {
         *self.adaptive.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
     }
 
+    /// Closes the gate for good: every admission from now on, and every one waiting, is refused
+    /// with `abort`. Returns false if the replay was already aborted (the first reason stays).
+    pub fn abort(&self, abort: Abort) -> bool {
+        {
+            let mut aborted = self.aborted.lock().unwrap_or_else(|e| e.into_inner());
+            if aborted.is_some() {
+                return false;
+            }
+            *aborted = Some(abort);
+        }
+        // After the reason is stored, so a session woken by the change finds it.
+        self.control.send_modify(|c| c.aborted = true);
+        metrics::gauge!("replaygate_throttle_aborted").set(1.0);
+        true
+    }
+
+    /// Why the replay was aborted, once it was.
+    pub fn aborted(&self) -> Option<Abort> {
+        self.aborted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Stops every session before its next statement; clients stay connected and wait.
     /// Returns false if the replay was already paused.
     pub fn pause(&self) -> bool {
@@ -331,24 +394,30 @@ impl Throttle {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_secs_f64(),
+            aborted: self.aborted(),
         }
     }
 
     /// Waits until the replay is not paused and the caps admit `cost`, then takes it from the
-    /// buckets. Returns how long it waited.
-    pub async fn admit(&self, cost: Cost) -> Duration {
+    /// buckets. Returns how long it waited, or why the replay was aborted (before or while it
+    /// waited): then nothing may be forwarded.
+    pub async fn admit(&self, cost: Cost) -> Result<Duration, Abort> {
         self.admitted
             .fetch_add(u64::from(cost.statements), Ordering::Relaxed);
         let mut control = self.control.subscribe();
         if control.borrow_and_update().unthrottled() {
-            return Duration::ZERO;
+            return Ok(Duration::ZERO);
         }
         let started = Instant::now();
         let mut statements = u64::from(cost.statements);
         let mut bytes = cost.bytes;
         let mut transactions = u64::from(cost.transactions);
-        loop {
-            let wait = if control.borrow_and_update().is_paused() {
+        let refused = loop {
+            let now = *control.borrow_and_update();
+            if now.aborted {
+                break self.aborted();
+            }
+            let wait = if now.is_paused() {
                 None
             } else {
                 let wait = self
@@ -358,7 +427,7 @@ impl Throttle {
                     .or_else(|| self.transactions.try_take(&mut transactions));
                 match wait {
                     Some(wait) => Some(wait),
-                    None => break,
+                    None => break None,
                 }
             };
             // Wake on the wait's end, or on any change of caps or pause state.
@@ -372,17 +441,17 @@ impl Throttle {
                 () = sleep => {}
                 changed = control.changed() => {
                     if changed.is_err() {
-                        break;
+                        break None;
                     }
                 }
             }
-        }
+        };
         let waited = started.elapsed();
         if !waited.is_zero() {
             *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) += waited;
             metrics::gauge!("replaygate_throttled_seconds_total").increment(waited.as_secs_f64());
         }
-        waited
+        refused.map_or(Ok(waited), Err)
     }
 }
 

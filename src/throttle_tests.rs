@@ -33,7 +33,7 @@ async fn no_caps_never_wait() {
     let t = Throttle::new(Caps::default());
     let start = Instant::now();
     for _ in 0..1000 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
@@ -46,7 +46,7 @@ async fn ten_statements_per_second_spreads_100_statements_over_about_ten_seconds
     });
     let start = Instant::now();
     for _ in 0..100 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     let took = start.elapsed();
     assert!(
@@ -65,7 +65,7 @@ async fn bytes_and_transactions_caps_hold() {
     let start = Instant::now();
     // 10,000 bytes at 1000/s: the first second's burst, then nine more seconds.
     for _ in 0..100 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     let took = start.elapsed();
     assert!(
@@ -79,7 +79,8 @@ async fn bytes_and_transactions_caps_hold() {
         bytes: 5000,
         ..Cost::default()
     })
-    .await;
+    .await
+    .unwrap();
     let took = start.elapsed();
     assert!(
         took >= Duration::from_secs(4) && took <= Duration::from_secs(6),
@@ -92,7 +93,7 @@ async fn bytes_and_transactions_caps_hold() {
     });
     let start = Instant::now();
     for _ in 0..50 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     let took = start.elapsed();
     assert!(
@@ -107,11 +108,11 @@ async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
         statements_per_sec: 1,
         ..Caps::default()
     }));
-    t.admit(one_statement()).await;
+    t.admit(one_statement()).await.unwrap();
     // The next statement would wait a second; raising the cap lets it through at once.
     let waiter = tokio::spawn({
         let t = Arc::clone(&t);
-        async move { t.admit(one_statement()).await }
+        async move { t.admit(one_statement()).await.unwrap() }
     });
     tokio::time::sleep(Duration::from_millis(10)).await;
     t.set_caps(CapsUpdate {
@@ -123,7 +124,7 @@ async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
 
     let start = Instant::now();
     for _ in 0..1000 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     let took = start.elapsed();
     assert!(took <= Duration::from_millis(1100), "{took:?}");
@@ -135,7 +136,7 @@ async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
     });
     let start = Instant::now();
     for _ in 0..1000 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(t.caps(), Caps::default());
@@ -148,7 +149,7 @@ async fn a_paused_replay_waits_until_resumed() {
     assert!(!t.pause(), "pausing twice changes nothing");
     let waiter = tokio::spawn({
         let t = Arc::clone(&t);
-        async move { t.admit(one_statement()).await }
+        async move { t.admit(one_statement()).await.unwrap() }
     });
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(!waiter.is_finished());
@@ -177,7 +178,7 @@ async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate
     t.set_adaptive_cap(1000);
     let start = Instant::now();
     for _ in 0..20 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     assert!(start.elapsed() >= Duration::from_secs(1), "still 10/s");
     assert_eq!(t.caps().statements_per_sec, 10, "operator caps unchanged");
@@ -188,7 +189,7 @@ async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate
     t.set_adaptive_cap(5);
     let start = Instant::now();
     for _ in 0..11 {
-        t.admit(one_statement()).await;
+        t.admit(one_statement()).await.unwrap();
     }
     assert!(start.elapsed() >= Duration::from_secs(2), "adaptive 5/s");
     t.set_adaptive_cap(0);
@@ -199,10 +200,44 @@ async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate
     assert!(!t.resume());
     let waiter = tokio::spawn({
         let t = Arc::clone(&t);
-        async move { t.admit(one_statement()).await }
+        async move { t.admit(one_statement()).await.unwrap() }
     });
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(!waiter.is_finished());
     t.set_adaptive_pause(false);
     assert!(waiter.await.unwrap() >= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_refuses_waiting_and_later_admissions_for_good() {
+    let t = Arc::new(Throttle::new(Caps::default()));
+    t.set_adaptive_pause(true);
+    let waiter = tokio::spawn({
+        let t = Arc::clone(&t);
+        async move { t.admit(one_statement()).await }
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!waiter.is_finished(), "paused");
+    let abort = Abort::new("query", 9.0, 6.0);
+    assert!(t.abort(abort.clone()));
+    assert_eq!(
+        waiter.await.unwrap(),
+        Err(abort.clone()),
+        "a session waiting in the pause is woken and refused"
+    );
+    assert!(
+        !t.abort(Abort::new("query", 20.0, 6.0)),
+        "the first reason stays"
+    );
+    // Nothing lifts it: not the end of the adaptive pause, not an operator's resume, not caps.
+    t.set_adaptive_pause(false);
+    t.resume();
+    assert_eq!(t.admit(one_statement()).await, Err(abort.clone()));
+    assert_eq!(t.status().aborted, Some(abort.clone()));
+    assert!(
+        abort.reason
+            == "adaptive load signal query = 9 reached critical_load 6 (on_critical = \"abort\")",
+        "{}",
+        abort.reason
+    );
 }

@@ -88,6 +88,12 @@ impl AdaptiveSection {
                 "interval_ms must be > 0".into(),
             ));
         }
+        let on_critical = self.on_critical.unwrap_or_default();
+        if on_critical == OnCritical::Abort && self.critical_load.is_none() {
+            return Err(AdaptiveConfigError::Missing(
+                "critical_load (on_critical = \"abort\")",
+            ));
+        }
         Ok(AdaptiveSettings {
             user,
             password,
@@ -100,6 +106,7 @@ impl AdaptiveSection {
                 critical_load,
                 min_statements_per_sec: self.min_statements_per_sec.unwrap_or(10).max(1),
                 recover_statements_per_sec: self.recover_statements_per_sec.unwrap_or(50).max(1),
+                on_critical,
             },
         })
     }
@@ -201,6 +208,22 @@ mod tests {
         let err =
             resolve("signal = \"replica_lag\"\nreplicas = [\"db2:1\", \"db2:1\"]\n").unwrap_err();
         assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn on_critical_abort_needs_a_critical_load() {
+        let s = resolve("critical_load = 6\non_critical = \"abort\"\n").unwrap();
+        assert_eq!(s.limits.on_critical, OnCritical::Abort);
+        assert_eq!(resolve("").unwrap().limits.on_critical, OnCritical::Pause);
+        let err = resolve("on_critical = \"abort\"\n").unwrap_err();
+        assert!(
+            err.contains("throttle.adaptive.critical_load (on_critical = \"abort\") is required"),
+            "{err}"
+        );
+        assert!(
+            toml::from_str::<AdaptiveSection>("on_critical = \"stop\"\n").is_err(),
+            "unknown actions are refused"
+        );
     }
 
     #[test]

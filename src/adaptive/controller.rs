@@ -1,7 +1,7 @@
 //! The pure control loop: load reading (and the recently observed statement rate) in, adaptive
 //! cap and pause out. No clock and no I/O, so every transition is a unit test.
 
-use super::AdaptiveState;
+use super::{AdaptiveState, OnCritical};
 
 /// The controller's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -10,6 +10,7 @@ pub struct Limits {
     pub critical_load: f64,
     pub min_statements_per_sec: u32,
     pub recover_statements_per_sec: u32,
+    pub on_critical: OnCritical,
 }
 
 /// What the controller decided for one reading.
@@ -43,7 +44,14 @@ impl Controller {
     pub fn decide(&mut self, load: f64, observed_rate: f64, operator_cap: u32) -> Decision {
         let l = self.limits;
         let min = l.min_statements_per_sec;
-        if load >= l.critical_load || (self.state == AdaptiveState::Paused && load >= l.max_load) {
+        if self.state == AdaptiveState::Aborted {
+            // Final: a load that falls again does not undo the halts it caused.
+        } else if load >= l.critical_load && l.on_critical == OnCritical::Abort {
+            self.cap = 0;
+            self.state = AdaptiveState::Aborted;
+        } else if load >= l.critical_load
+            || (self.state == AdaptiveState::Paused && load >= l.max_load)
+        {
             // Stay paused until the load is *below* max_load (hysteresis), so the replay does not
             // flap between paused and running around critical_load.
             if self.cap == 0 {
@@ -83,7 +91,14 @@ impl Controller {
     /// A reading without a value where not knowing is unsafe (`replica_lag`: a replica that is
     /// unreachable or whose replication stopped may be arbitrarily far behind): pause, as at
     /// `critical_load`. The pause ends at the first reading below `max_load`, as any pause does.
+    ///
+    /// It pauses even with `on_critical = "abort"`: an abort is irreversible and needs a measured
+    /// value at `critical_load`; an unknown one may be a replica restarting, and the pause is the
+    /// safe, reversible answer.
     pub fn load_unknown(&mut self) -> Decision {
+        if self.state == AdaptiveState::Aborted {
+            return self.decision();
+        }
         if self.cap == 0 {
             self.cap = self.limits.min_statements_per_sec;
         }
@@ -116,6 +131,7 @@ mod tests {
             critical_load: 6.0,
             min_statements_per_sec: 10,
             recover_statements_per_sec: 50,
+            on_critical: OnCritical::Pause,
         })
     }
 
@@ -182,6 +198,28 @@ mod tests {
         assert_ne!(d.state, Paused);
         let mut fresh = controller();
         assert_eq!(fresh.load_unknown().cap, 10, "the floor while paused");
+    }
+
+    #[test]
+    fn with_on_critical_abort_critical_load_aborts_for_good_but_unknown_only_pauses() {
+        let mut c = Controller::new(Limits {
+            on_critical: OnCritical::Abort,
+            ..controller().limits
+        });
+        c.decide(4.0, 1000.0, 0);
+        let d = c.load_unknown();
+        assert_eq!(
+            (d.state, d.paused),
+            (Paused, true),
+            "unknown is not a reading"
+        );
+        assert_eq!(c.decide(5.0, 0.0, 0).state, Paused, "hysteresis as usual");
+        let d = c.decide(6.0, 0.0, 0);
+        assert_eq!((d.state, d.paused, d.cap), (Aborted, false, 0));
+        for load in [0.0, 1.0, 7.0] {
+            assert_eq!(c.decide(load, 0.0, 0).state, Aborted, "final");
+        }
+        assert_eq!(c.load_unknown().state, Aborted);
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //!   multiplicatively (halves the cap, floored at `min_statements_per_sec`); at or below it
 //!   recovers additively and drops the cap once it no longer binds; at `critical_load` it pauses
 //!   until the load is below `max_load`.
-//! - [`signal`]: reading the target's load signal over a control connection; [`replica`]: the
+//! - `signal`: reading the target's load signal over a control connection; `replica`: the
 //!   `replica_lag` signal, read from the named replicas, where an unknown lag is unsafe.
-//! - [`run`] ([`task`]): the control task. It owns its own connection to the target (the data
+//! - [`run`] (`task`): the control task. It owns its own connection to the target (the data
 //!   path never stores passwords; this one connection needs credentials of its own), reads the
 //!   signal every interval, and applies the controller's decisions to the shared
 //!   [`Throttle`](crate::throttle::Throttle). A failing control connection is logged and retried
@@ -43,6 +43,9 @@ pub enum AdaptiveState {
     Recovering,
     /// The load reached `critical_load`: sessions wait before their next statement.
     Paused,
+    /// The load reached `critical_load` with `on_critical = "abort"`: every session halts at its
+    /// next statement. Final.
+    Aborted,
 }
 
 impl AdaptiveState {
@@ -52,6 +55,7 @@ impl AdaptiveState {
             Self::BackingOff => "backing_off",
             Self::Recovering => "recovering",
             Self::Paused => "paused",
+            Self::Aborted => "aborted",
         }
     }
 }
@@ -78,11 +82,16 @@ impl Signal {
     }
 }
 
-/// What to do at `critical_load`. Only `pause` is implemented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// What to do at `critical_load`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnCritical {
+    /// Sessions wait before their next statement until the load is below `max_load`.
+    #[default]
     Pause,
+    /// Every session halts at its next statement (an ERR naming the reason, then every later
+    /// statement refused), as the guard's halt does. Final for the process.
+    Abort,
 }
 
 /// The adaptive part of `GET /status`.

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::replica::{Replicas, combined};
 use super::signal::{ReadError, TargetProbe, TargetSignal, opts};
 use super::{AdaptiveSettings, AdaptiveState, AdaptiveStatus, Controller, Decision, Signal};
 use crate::config::Target;
-use crate::throttle::Throttle;
+use crate::throttle::{Abort, Throttle};
 
 /// Where the signal is read.
 #[derive(Debug)]
@@ -132,6 +132,10 @@ pub async fn run(throttle: Arc<Throttle>, target: Target, settings: AdaptiveSett
             Some(load) => controller.decide(load, rate, throttle.caps().statements_per_sec),
             None => controller.load_unknown(),
         };
+        if let (AdaptiveState::Aborted, Some(load)) = (next.state, load) {
+            // Before the pause is lifted below, so that no waiting session slips through.
+            throttle.abort(Abort::new(signal, load, settings.limits.critical_load));
+        }
         throttle.set_adaptive_cap(next.cap);
         throttle.set_adaptive_pause(next.paused);
         if next.state != decision.state {
@@ -157,6 +161,13 @@ fn log_change(signal: &str, next: Decision, load: Option<f64>) {
         (AdaptiveState::Paused, Some(load)) => warn!(
             signal,
             load, "adaptive throttle: load critical; replay paused (clients stay connected)"
+        ),
+        (AdaptiveState::Aborted, load) => error!(
+            signal,
+            load,
+            "adaptive throttle: load critical; replay aborted (on_critical = \"abort\"): every \
+             session halts at its next statement, which is refused; replaygate stays up so GET \
+             /status shows why. Restart it to resume once the load is down"
         ),
         (AdaptiveState::BackingOff, load) => warn!(
             signal,

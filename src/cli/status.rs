@@ -62,8 +62,9 @@ pub fn render(report: &StatusReport) -> String {
     let mut out = format!(
         "replaygate {}: {}; caps statements/s {} bytes/s {} transactions/s {}; throttled {:.1} s in all\n",
         report.version,
-        match t.paused_for_secs {
-            Some(secs) if t.paused => format!("PAUSED for {secs:.1} s"),
+        match (&t.aborted, t.paused_for_secs) {
+            (Some(abort), _) => format!("ABORTED: {}", abort.reason),
+            (None, Some(secs)) if t.paused => format!("PAUSED for {secs:.1} s"),
             _ => "running".to_owned(),
         },
         cap(t.caps.statements_per_sec),
@@ -158,7 +159,7 @@ pub fn render(report: &StatusReport) -> String {
 mod tests {
     use super::*;
     use replaygate::adaptive::{AdaptiveState, AdaptiveStatus, ReplicaStatus};
-    use replaygate::throttle::{Caps, ThrottleStatus};
+    use replaygate::throttle::{Abort, Caps, ThrottleStatus};
 
     #[test]
     fn the_adaptive_state_gets_its_own_line() {
@@ -171,6 +172,7 @@ mod tests {
                 caps: Caps::default(),
                 throttled_secs: 0.0,
                 adaptive: None,
+                aborted: None,
             },
         };
         assert!(!render(&report).contains("adaptive"));
@@ -215,6 +217,15 @@ mod tests {
                 "adaptive (replica_lag): load unknown; paused; adaptive cap statements/s 10\n"
             ) && text.contains("  replica db2:3306: lag 4 s\n")
                 && text.contains("  replica db3:3306: LAG UNKNOWN: not a replica\n"),
+            "{text}"
+        );
+
+        report.throttle.aborted = Some(Abort::new("replica_lag", 12.0, 10.0));
+        let text = render(&report);
+        assert!(
+            text.starts_with(
+                "replaygate 0.1.0: ABORTED: adaptive load signal replica_lag = 12 reached critical_load 10"
+            ),
             "{text}"
         );
     }

@@ -60,6 +60,11 @@ impl Pipeline {
     pub fn is_empty(&self) -> bool {
         self.in_flight.is_empty() && self.failure.is_none()
     }
+
+    /// Statements sent ahead whose replies are still to be read.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
 }
 
 /// Kinds that may be sent ahead: they return no rows and do not end or implicitly commit the
