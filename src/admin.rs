@@ -91,6 +91,10 @@ fn describe_metrics() {
         "1 while the replay is paused by the admin endpoint"
     );
     describe_gauge!(
+        "replaygate_throttle_aborted",
+        "1 once the adaptive throttle aborted the replay (on_critical = \"abort\"); final"
+    );
+    describe_gauge!(
         "replaygate_throttle_load",
         "The adaptive throttle's last reading of the target's load signal"
     );

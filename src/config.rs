@@ -391,23 +391,38 @@ impl ConfigFile {
 }
 
 fn parse_target(text: &str) -> Result<Target, ConfigError> {
-    if let Some(path) = text.strip_prefix("unix:") {
-        return Ok(Target::Unix(PathBuf::from(path)));
+    text.parse().map_err(|BadTarget| ConfigError::Invalid {
+        key: "proxy.target",
+        value: text.to_owned(),
+        reason: "expected host:port or a unix socket path",
+    })
+}
+
+/// A server address that is neither `host:port` nor a unix socket path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected host:port or a unix socket path")]
+pub struct BadTarget;
+
+impl std::str::FromStr for Target {
+    type Err = BadTarget;
+
+    /// `host:port`, or a unix socket path (`/path`, `./path` or `unix:path`). Used for the target
+    /// and for the replicas the adaptive throttle watches, so both accept the same addresses.
+    fn from_str(text: &str) -> Result<Self, BadTarget> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            return Ok(Target::Unix(PathBuf::from(path)));
+        }
+        if text.starts_with('/') || text.starts_with('.') {
+            return Ok(Target::Unix(PathBuf::from(text)));
+        }
+        let port_ok = text
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(BadTarget);
+        }
+        Ok(Target::Tcp(text.to_owned()))
     }
-    if text.starts_with('/') || text.starts_with('.') {
-        return Ok(Target::Unix(PathBuf::from(text)));
-    }
-    let port_ok = text
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !port_ok {
-        return Err(ConfigError::Invalid {
-            key: "proxy.target",
-            value: text.to_owned(),
-            reason: "expected host:port or a unix socket path",
-        });
-    }
-    Ok(Target::Tcp(text.to_owned()))
 }
 
 /// `host:port`, or a bare port meaning loopback (the endpoint can pause the replay: keep it
@@ -476,7 +491,7 @@ mod tests {
                 is_key.then(|| format!("{l}\n"))
             })
             .collect();
-        assert_eq!(keys, 11, "every key of AdaptiveSection: {section}");
+        assert_eq!(keys, 12, "every key of AdaptiveSection: {section}");
         let file = ConfigFile::parse(&section).expect("the adaptive example parses");
         let mut adaptive = file.throttle.adaptive.expect("section present");
         assert_eq!(
@@ -484,11 +499,38 @@ mod tests {
             Some("REPLAYGATE_MONITOR_PASSWORD")
         );
         adaptive.password_env = None;
-        let s = adaptive.resolve().expect("and validates");
+        // The example documents the keys of every signal; each signal reads only its own.
+        assert_eq!(
+            adaptive.signal,
+            Some(crate::adaptive::Signal::ThreadsRunning)
+        );
+        let (query, replicas) = (adaptive.query.take(), adaptive.replicas.take());
+        let s = adaptive.clone().resolve().expect("and validates");
         assert_eq!(s.user, "replaygate_monitor");
         assert_eq!(s.interval, Duration::from_secs(1));
         assert_eq!(s.limits.max_load, 25.0);
         assert_eq!(s.limits.critical_load, 50.0);
+        let with_query = crate::adaptive::AdaptiveSection {
+            signal: Some(crate::adaptive::Signal::Query),
+            query,
+            ..adaptive.clone()
+        };
+        with_query.resolve().expect("the query example validates");
+        let with_replicas = crate::adaptive::AdaptiveSection {
+            signal: Some(crate::adaptive::Signal::ReplicaLag),
+            replicas,
+            ..adaptive
+        };
+        let s = with_replicas
+            .resolve()
+            .expect("the replica_lag example validates");
+        assert_eq!(
+            s.replicas,
+            [
+                Target::Tcp("replica1.example:3306".into()),
+                Target::Unix("/run/mysqld/replica2.sock".into())
+            ]
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ use replaygate::config::{ConfigFile, LogFormat, Settings};
 use replaygate::journal::SharedJournal;
 use replaygate::session::ProxyContext;
 
+/// `serve`'s exit status after the adaptive throttle aborted the replay (2 is a usage or startup
+/// error).
+const EXIT_ABORTED: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -104,7 +108,13 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        replaygate::server::run(listeners, ctx, shutdown_on_signals(shutdown)).await;
+        replaygate::server::run(listeners, Arc::clone(&ctx), shutdown_on_signals(shutdown)).await;
+        // An aborted replay is a failed one, even though serve stayed up to show why: a job
+        // runner (one job per shard) must not count it as done.
+        if let Some(abort) = ctx.throttle.aborted() {
+            eprintln!("replaygate: the replay was aborted: {}", abort.reason);
+            return Ok(ExitCode::from(EXIT_ABORTED));
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

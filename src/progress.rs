@@ -27,7 +27,9 @@ pub async fn run(ctx: &ProxyContext, interval: Duration) {
         let sessions = ctx.registry.snapshot();
         let throttle = ctx.throttle.status();
         let adaptive = throttle.adaptive.as_ref().map(|a| a.state);
-        let state = if throttle.paused {
+        let state = if throttle.aborted.is_some() {
+            "aborted"
+        } else if throttle.paused {
             "paused"
         } else if adaptive == Some(crate::adaptive::AdaptiveState::Paused) {
             "paused (load)"

@@ -8,6 +8,10 @@
 //! Caps and the pause state change at runtime (admin endpoint); a waiting session notices a change
 //! at once instead of finishing a wait computed under the old cap.
 //!
+//! The gate can also be closed for good: [`Throttle::abort`] (the adaptive controller's
+//! `on_critical = "abort"`). From then on every admission, waiting or new, is refused with the
+//! [`Abort`] that says why, and each session halts on it.
+//!
 //! Time comes from tokio's clock, so the limiter is tested with a paused, virtual clock.
 
 use std::num::NonZeroU32;
@@ -65,6 +69,34 @@ pub struct Cost {
     pub transactions: u32,
 }
 
+/// Why the replay was aborted (`throttle.adaptive.on_critical = "abort"`). Final for the
+/// process: nothing lifts it, so no retry of the client can replay past it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Abort {
+    /// The load signal (`threads_running`, `query`, `replica_lag`).
+    pub signal: String,
+    /// The reading that reached `critical_load`.
+    pub value: f64,
+    pub critical_load: f64,
+    /// The three above in words, for ERR messages, logs and `/status`. Short: clients keep only
+    /// the first 512 bytes of an error message.
+    pub reason: String,
+}
+
+impl Abort {
+    pub fn new(signal: &str, value: f64, critical_load: f64) -> Self {
+        Self {
+            signal: signal.to_owned(),
+            value,
+            critical_load,
+            reason: format!(
+                "adaptive load signal {signal} = {value} reached critical_load {critical_load} \
+                 (on_critical = \"abort\")"
+            ),
+        }
+    }
+}
+
 /// The throttle state as the admin endpoint reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThrottleStatus {
@@ -78,6 +110,9 @@ pub struct ThrottleStatus {
     /// The adaptive controller's view, when `[throttle.adaptive]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<crate::adaptive::AdaptiveStatus>,
+    /// Why the replay was aborted, once it was: every session refuses its next statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Abort>,
 }
 
 /// What a waiting session watches: any change (pause, resume, new caps) re-evaluates its wait.
@@ -93,6 +128,8 @@ struct Control {
     adaptive_paused: bool,
     /// The adaptive statements-per-second cap; 0 = none.
     adaptive_cap: u32,
+    /// The gate is closed for good ([`Throttle::abort`]).
+    aborted: bool,
 }
 
 impl Control {
@@ -101,7 +138,7 @@ impl Control {
     }
 
     fn unthrottled(&self) -> bool {
-        !self.is_paused() && self.caps == Caps::default() && self.adaptive_cap == 0
+        !self.is_paused() && !self.aborted && self.caps == Caps::default() && self.adaptive_cap == 0
     }
 
     fn effective_statements_cap(&self) -> u32 {
@@ -181,6 +218,7 @@ pub struct Throttle {
     /// Statements admitted since start; the adaptive controller derives the recent rate from it.
     admitted: AtomicU64,
     adaptive: Mutex<Option<crate::adaptive::AdaptiveStatus>>,
+    aborted: Mutex<Option<Abort>>,
 }
 
 impl Throttle {
@@ -194,6 +232,7 @@ impl Throttle {
             throttled: Mutex::new(Duration::ZERO),
             admitted: AtomicU64::new(0),
             adaptive: Mutex::new(None),
+            aborted: Mutex::new(None),
         };
         throttle.set_caps(CapsUpdate {
             statements_per_sec: Some(caps.statements_per_sec),
@@ -278,6 +317,30 @@ impl Throttle {
         *self.adaptive.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
     }
 
+    /// Closes the gate for good: every admission from now on, and every one waiting, is refused
+    /// with `abort`. Returns false if the replay was already aborted (the first reason stays).
+    pub fn abort(&self, abort: Abort) -> bool {
+        {
+            let mut aborted = self.aborted.lock().unwrap_or_else(|e| e.into_inner());
+            if aborted.is_some() {
+                return false;
+            }
+            *aborted = Some(abort);
+        }
+        // After the reason is stored, so a session woken by the change finds it.
+        self.control.send_modify(|c| c.aborted = true);
+        metrics::gauge!("replaygate_throttle_aborted").set(1.0);
+        true
+    }
+
+    /// Why the replay was aborted, once it was.
+    pub fn aborted(&self) -> Option<Abort> {
+        self.aborted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Stops every session before its next statement; clients stay connected and wait.
     /// Returns false if the replay was already paused.
     pub fn pause(&self) -> bool {
@@ -331,24 +394,30 @@ impl Throttle {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_secs_f64(),
+            aborted: self.aborted(),
         }
     }
 
     /// Waits until the replay is not paused and the caps admit `cost`, then takes it from the
-    /// buckets. Returns how long it waited.
-    pub async fn admit(&self, cost: Cost) -> Duration {
+    /// buckets. Returns how long it waited, or why the replay was aborted (before or while it
+    /// waited): then nothing may be forwarded.
+    pub async fn admit(&self, cost: Cost) -> Result<Duration, Abort> {
         self.admitted
             .fetch_add(u64::from(cost.statements), Ordering::Relaxed);
         let mut control = self.control.subscribe();
         if control.borrow_and_update().unthrottled() {
-            return Duration::ZERO;
+            return Ok(Duration::ZERO);
         }
         let started = Instant::now();
         let mut statements = u64::from(cost.statements);
         let mut bytes = cost.bytes;
         let mut transactions = u64::from(cost.transactions);
-        loop {
-            let wait = if control.borrow_and_update().is_paused() {
+        let refused = loop {
+            let now = *control.borrow_and_update();
+            if now.aborted {
+                break self.aborted();
+            }
+            let wait = if now.is_paused() {
                 None
             } else {
                 let wait = self
@@ -358,7 +427,7 @@ impl Throttle {
                     .or_else(|| self.transactions.try_take(&mut transactions));
                 match wait {
                     Some(wait) => Some(wait),
-                    None => break,
+                    None => break None,
                 }
             };
             // Wake on the wait's end, or on any change of caps or pause state.
@@ -372,17 +441,17 @@ impl Throttle {
                 () = sleep => {}
                 changed = control.changed() => {
                     if changed.is_err() {
-                        break;
+                        break None;
                     }
                 }
             }
-        }
+        };
         let waited = started.elapsed();
         if !waited.is_zero() {
             *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) += waited;
             metrics::gauge!("replaygate_throttled_seconds_total").increment(waited.as_secs_f64());
         }
-        waited
+        refused.map_or(Ok(waited), Err)
     }
 }
 
@@ -407,211 +476,5 @@ pub fn ends_transaction(kind: StatementKind, in_transaction: &mut bool) -> bool 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn one_statement() -> Cost {
-        Cost {
-            statements: 1,
-            bytes: 100,
-            transactions: 1,
-        }
-    }
-
-    #[test]
-    fn transactions_are_commits_and_autocommit_work() {
-        use StatementKind::*;
-        let count = |kinds: &[StatementKind], mut in_tx: bool| {
-            kinds
-                .iter()
-                .filter(|k| ends_transaction(**k, &mut in_tx))
-                .count()
-        };
-        assert_eq!(count(&[Insert, Update, CreateTable], false), 3);
-        assert_eq!(
-            count(&[SetSession, Use, Begin, Insert, Insert, Commit], false),
-            1
-        );
-        assert_eq!(count(&[Begin, Insert, Rollback, Insert], false), 1);
-        assert_eq!(count(&[Insert, Commit], true), 1, "inside a transaction");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn no_caps_never_wait() {
-        let t = Throttle::new(Caps::default());
-        let start = Instant::now();
-        for _ in 0..1000 {
-            t.admit(one_statement()).await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn ten_statements_per_second_spreads_100_statements_over_about_ten_seconds() {
-        let t = Throttle::new(Caps {
-            statements_per_sec: 10,
-            ..Caps::default()
-        });
-        let start = Instant::now();
-        for _ in 0..100 {
-            t.admit(one_statement()).await;
-        }
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
-            "{took:?}"
-        );
-        assert!(t.status().throttled_secs >= 9.0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bytes_and_transactions_caps_hold() {
-        let t = Throttle::new(Caps {
-            bytes_per_sec: 1000,
-            ..Caps::default()
-        });
-        let start = Instant::now();
-        // 10,000 bytes at 1000/s: the first second's burst, then nine more seconds.
-        for _ in 0..100 {
-            t.admit(one_statement()).await;
-        }
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_secs(8) && took <= Duration::from_secs(10),
-            "{took:?}"
-        );
-
-        // One statement larger than the bucket passes, at the average rate.
-        let start = Instant::now();
-        t.admit(Cost {
-            bytes: 5000,
-            ..Cost::default()
-        })
-        .await;
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_secs(4) && took <= Duration::from_secs(6),
-            "{took:?}"
-        );
-
-        let t = Throttle::new(Caps {
-            transactions_per_sec: 5,
-            ..Caps::default()
-        });
-        let start = Instant::now();
-        for _ in 0..50 {
-            t.admit(one_statement()).await;
-        }
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
-            "{took:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
-        let t = Arc::new(Throttle::new(Caps {
-            statements_per_sec: 1,
-            ..Caps::default()
-        }));
-        t.admit(one_statement()).await;
-        // The next statement would wait a second; raising the cap lets it through at once.
-        let waiter = tokio::spawn({
-            let t = Arc::clone(&t);
-            async move { t.admit(one_statement()).await }
-        });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        t.set_caps(CapsUpdate {
-            statements_per_sec: Some(1000),
-            ..CapsUpdate::default()
-        });
-        let waited = waiter.await.unwrap();
-        assert!(waited < Duration::from_millis(100), "{waited:?}");
-
-        let start = Instant::now();
-        for _ in 0..1000 {
-            t.admit(one_statement()).await;
-        }
-        let took = start.elapsed();
-        assert!(took <= Duration::from_millis(1100), "{took:?}");
-
-        // 0 removes the cap.
-        t.set_caps(CapsUpdate {
-            statements_per_sec: Some(0),
-            ..CapsUpdate::default()
-        });
-        let start = Instant::now();
-        for _ in 0..1000 {
-            t.admit(one_statement()).await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        assert_eq!(t.caps(), Caps::default());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_paused_replay_waits_until_resumed() {
-        let t = Arc::new(Throttle::new(Caps::default()));
-        assert!(t.pause());
-        assert!(!t.pause(), "pausing twice changes nothing");
-        let waiter = tokio::spawn({
-            let t = Arc::clone(&t);
-            async move { t.admit(one_statement()).await }
-        });
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(!waiter.is_finished());
-        assert!(t.status().paused_for_secs.unwrap() >= 60.0);
-        assert!(t.resume());
-        let waited = waiter.await.unwrap();
-        assert!(waited >= Duration::from_secs(60), "{waited:?}");
-        assert!(!t.is_paused());
-        assert!(t.status().paused_for_secs.is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate() {
-        assert_eq!(combine_caps(0, 0), 0);
-        assert_eq!(combine_caps(100, 0), 100);
-        assert_eq!(combine_caps(0, 40), 40);
-        assert_eq!(
-            combine_caps(100, 400),
-            100,
-            "never above the operator's cap"
-        );
-        let t = Arc::new(Throttle::new(Caps {
-            statements_per_sec: 10,
-            ..Caps::default()
-        }));
-        t.set_adaptive_cap(1000);
-        let start = Instant::now();
-        for _ in 0..20 {
-            t.admit(one_statement()).await;
-        }
-        assert!(start.elapsed() >= Duration::from_secs(1), "still 10/s");
-        assert_eq!(t.caps().statements_per_sec, 10, "operator caps unchanged");
-        t.set_caps(CapsUpdate {
-            statements_per_sec: Some(0),
-            ..CapsUpdate::default()
-        });
-        t.set_adaptive_cap(5);
-        let start = Instant::now();
-        for _ in 0..11 {
-            t.admit(one_statement()).await;
-        }
-        assert!(start.elapsed() >= Duration::from_secs(2), "adaptive 5/s");
-        t.set_adaptive_cap(0);
-        assert_eq!(t.admitted_statements(), 31);
-
-        // An adaptive pause holds sessions; an operator's resume does not lift it.
-        t.set_adaptive_pause(true);
-        assert!(!t.resume());
-        let waiter = tokio::spawn({
-            let t = Arc::clone(&t);
-            async move { t.admit(one_statement()).await }
-        });
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(!waiter.is_finished());
-        t.set_adaptive_pause(false);
-        assert!(waiter.await.unwrap() >= Duration::from_secs(5));
-    }
-}
+#[path = "throttle_tests.rs"]
+mod tests;

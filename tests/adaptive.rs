@@ -1,56 +1,27 @@
 //! Adaptive throttling against a real target: concurrent `SELECT SLEEP(..)` on the target drive
 //! `Threads_running` above `critical_load`; replaygate's control connection notices, pauses the
-//! replay (the client stays connected), and goes back to normal once the sleeps are over.
+//! replay (the client stays connected), and goes back to normal once the sleeps are over. A
+//! `query` signal on a table the test controls drives back-off, pause and recovery, and
+//! `on_critical = "abort"` (sessions halted with the reason, journaled, pipelined work drained).
+//! `replica_lag` has its own file, `tests/replica_lag.rs`.
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Child, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::process::free_port;
+use support::admin::{self, get, status, wait_for_adaptive};
 use support::proxy::{Replaygate, replaygate_bin};
 use support::server::MariaDb;
 
-fn get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    body.to_owned()
-}
-
-fn adaptive(port: u16) -> serde_json::Value {
-    let status: serde_json::Value = serde_json::from_str(&get(port, "/status")).unwrap();
-    status["throttle"]["adaptive"].clone()
-}
-
-/// Polls `/status` until `pred` holds on the adaptive part; panics with the last one after a
-/// generous timeout (the machine is shared; only "eventually" is asserted).
-/// replaygate with `config` and the admin endpoint on a free port: (admin port, proxy).
+/// replaygate in front of `target` with `config` and an admin port.
 fn start_with_admin(target: &MariaDb, config: &str) -> (u16, Replaygate) {
-    let admin = free_port();
-    let proxy =
-        Replaygate::start_with_config(&target.tcp_addr(), config, &["--admin", &admin.to_string()]);
-    (admin, proxy)
+    admin::start_with_admin(&target.tcp_addr(), config, &[])
 }
 
 fn wait_for(port: u16, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let a = adaptive(port);
-        if pred(&a) {
-            return a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "adaptive state never {what}: {a}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_adaptive(port, what, pred)
 }
 
 #[test]
@@ -171,7 +142,7 @@ fn a_query_signal_drives_back_off_pause_and_recovery() {
 
     target.sql("UPDATE d.load SET v = 9");
     wait_for(admin, "paused", |a| a["state"] == "paused");
-    let status: serde_json::Value = serde_json::from_str(&get(admin, "/status")).unwrap();
+    let status = status(admin);
     assert_eq!(
         status["throttle"]["paused"], false,
         "the operator's pause flag is not the adaptive one: {status}"
@@ -181,4 +152,235 @@ fn a_query_signal_drives_back_off_pause_and_recovery() {
     target.sql("UPDATE d.load SET v = 1");
     let after = wait_for(admin, "back to normal", |a| a["state"] == "normal");
     assert!(after["cap"].is_null(), "{after}");
+}
+
+fn count(db: &MariaDb) -> String {
+    db.sql("SELECT COUNT(*) FROM d.t").trim().to_owned()
+}
+
+/// Polls the target until `d.t` holds `n` rows; panics after 60 s.
+fn wait_for_count(db: &MariaDb, n: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count(db) != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "d.t never held {n} rows"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn abort_config() -> &'static str {
+    "[throttle.adaptive]\nuser = \"root\"\nsignal = \"query\"\nquery = \"SELECT v FROM d.load\"\n\
+     max_load = 3\ncritical_load = 6\non_critical = \"abort\"\ninterval_ms = 200\n"
+}
+
+/// A `mariadb --force` replay client through the proxy (`--force`: it goes on after an error,
+/// so the statements after the refused one are sent too and must be refused as well).
+fn forced_client(target: &MariaDb, proxy: &Replaygate) -> Child {
+    target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .args(["--force", "--comments"])
+        .spawn()
+}
+
+fn send(client: &mut Child, sql: &str) {
+    let stdin = client.stdin.as_mut().expect("client stdin");
+    writeln!(stdin, "{sql}").unwrap();
+    stdin.flush().unwrap();
+}
+
+/// Closes the client's input and returns what it printed on stderr.
+fn finish(mut client: Child) -> String {
+    drop(client.stdin.take());
+    let out = client.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn on_critical_abort_halts_every_session_naming_the_reason_and_stays_aborted() {
+    let target = MariaDb::start();
+    target.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY); \
+         CREATE TABLE d.load (v INT); INSERT INTO d.load VALUES (0)",
+    );
+    let journal = tempfile::tempdir().unwrap();
+    let journal_dir = journal.path().to_str().unwrap();
+    let (admin, mut proxy) = admin::start_with_admin(
+        &target.tcp_addr(),
+        abort_config(),
+        &["--journal-dir", journal_dir],
+    );
+    wait_for(admin, "read the load", |a| a["value"] == 0.0);
+    let mut client = forced_client(&target, &proxy);
+    send(&mut client, "INSERT INTO t VALUES (1);");
+    wait_for_count(&target, "1");
+
+    target.sql("UPDATE d.load SET v = 9");
+    let aborted = wait_for(admin, "aborted", |a| a["state"] == "aborted");
+    assert_eq!(aborted["value"], 9.0, "{aborted}");
+    let reason = status(admin)["throttle"]["aborted"]["reason"]
+        .as_str()
+        .expect("/status names the abort")
+        .to_owned();
+    assert!(
+        reason.contains("query = 9") && reason.contains("critical_load 6"),
+        "{reason}"
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("replay aborted (on_critical = \"abort\")"),
+        "{}",
+        proxy.log()
+    );
+
+    // As `mariadb-binlog | mariadb --comments` sends it: the event header before the statement.
+    send(
+        &mut client,
+        "# at 1234\n#241125 17:00:00 server id 1  end_log_pos 1385 CRC32 0x1a2b3c4d \tQuery\t\
+         thread_id=5\texec_time=0\terror_code=0\nINSERT INTO t VALUES (2);",
+    );
+    send(&mut client, "INSERT INTO t VALUES (3);");
+    let stderr = finish(client);
+    assert!(
+        stderr.contains("replay aborted: adaptive load signal query = 9 reached critical_load 6")
+            && stderr.contains("This statement was not forwarded; at binlog position 1234")
+            && stderr.contains("resume from this statement (binlog position 1234)")
+            && stderr.contains("Journal record #1")
+            && stderr.contains("Statement: INSERT INTO t VALUES (2)"),
+        "the next statement is refused, naming why: {stderr}"
+    );
+    assert!(
+        stderr.contains("this session halted") && stderr.contains("replay aborted (adaptive load"),
+        "and the one after it, sticky: {stderr}"
+    );
+    assert_eq!(count(&target), "1", "nothing after the abort was applied");
+
+    let record = std::process::Command::new(replaygate_bin())
+        .args(["journal", "show", "--journal-dir", journal_dir, "1"])
+        .output()
+        .unwrap();
+    let record = String::from_utf8_lossy(&record.stdout);
+    assert!(
+        record.contains("adaptive-abort")
+            && record.contains("throttle.adaptive.on_critical")
+            && record.contains("INSERT INTO t VALUES (2)")
+            && record.contains("query = 9"),
+        "{record}"
+    );
+
+    // A session opened after the abort is halted too, and /status shows it while it is open.
+    let mut late = forced_client(&target, &proxy);
+    send(&mut late, "INSERT INTO t VALUES (4);");
+    assert!(
+        proxy.wait_for_log_count(
+            "This statement was not forwarded",
+            2,
+            Duration::from_secs(30)
+        ),
+        "{}",
+        proxy.log()
+    );
+    let halted = admin::wait_for_status(
+        admin,
+        "a halted session",
+        |s| s["sessions"].clone(),
+        |sessions| {
+            sessions.as_array().is_some_and(|all| {
+                all.iter().any(|s| {
+                    s["halted"]
+                        .as_str()
+                        .is_some_and(|h| h.contains("replay aborted"))
+                })
+            })
+        },
+    );
+    assert!(halted.to_string().contains("query = 9"), "{halted}");
+    assert!(finish(late).contains("replay aborted"));
+    assert_eq!(count(&target), "1");
+
+    // A load that falls again does not undo it.
+    target.sql("UPDATE d.load SET v = 0");
+    let later = wait_for(admin, "read the lower load", |a| a["value"] == 0.0);
+    assert_eq!(later["state"], "aborted", "{later}");
+    let shown = std::process::Command::new(replaygate_bin())
+        .args(["status", "--admin", &admin.to_string()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("ABORTED: "), "{shown}");
+
+    // serve stayed up to show why; stopped, it says the replay failed.
+    proxy.signal("TERM");
+    let exit = proxy
+        .wait_exit(Duration::from_secs(60))
+        .expect("serve stops");
+    assert_eq!(exit.code(), Some(3), "{}", proxy.log());
+    assert!(
+        proxy.log().contains("the replay was aborted"),
+        "{}",
+        proxy.log()
+    );
+}
+
+#[test]
+fn an_abort_mid_transaction_drains_the_statements_sent_ahead_and_rolls_back() {
+    let target = MariaDb::start();
+    target.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY); \
+         CREATE TABLE d.load (v INT); INSERT INTO d.load VALUES (0)",
+    );
+    let (admin, proxy) = admin::start_with_admin(
+        &target.tcp_addr(),
+        abort_config(),
+        &["--apply-mode", "pipelined"],
+    );
+    wait_for(admin, "read the load", |a| a["value"] == 0.0);
+    let mut client = forced_client(&target, &proxy);
+    send(&mut client, "BEGIN;");
+    send(&mut client, "INSERT INTO t VALUES (1);");
+    send(&mut client, "INSERT INTO t VALUES (2);");
+    assert!(
+        proxy.wait_for_log_count("sent ahead", 2, Duration::from_secs(30)),
+        "{}",
+        proxy.log()
+    );
+
+    target.sql("UPDATE d.load SET v = 9");
+    wait_for(admin, "aborted", |a| a["state"] == "aborted");
+    send(&mut client, "INSERT INTO t VALUES (3);");
+    assert!(
+        proxy.wait_for_log("This statement was not forwarded", Duration::from_secs(30)),
+        "{}",
+        proxy.log()
+    );
+    // The client is still connected, yet its transaction no longer holds the row lock of
+    // INSERT 1: it was rolled back at the abort, not left open until the client goes away.
+    target.sql("SET SESSION innodb_lock_wait_timeout = 1; INSERT INTO d.t VALUES (1)");
+    send(&mut client, "COMMIT;");
+    let stderr = finish(client);
+    assert!(
+        stderr.contains("This statement was not forwarded")
+            && stderr.contains("INSERT INTO t VALUES (3)")
+            && stderr.contains("Its open transaction was rolled back, not committed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("this session halted"),
+        "the COMMIT is refused: {stderr}"
+    );
+    assert_eq!(
+        target.sql("SELECT GROUP_CONCAT(id) FROM d.t").trim(),
+        "1",
+        "only the row inserted directly: the transaction was neither committed nor half applied"
+    );
+    let log = proxy.log();
+    assert!(
+        log.contains("statements sent ahead all answered before halting on the abort")
+            && log.contains("in_flight=2"),
+        "{log}"
+    );
 }

@@ -48,6 +48,19 @@ fn bad_settings_exit_2_naming_the_key() {
     assert_eq!(code, 2);
     assert!(stderr.contains("proxy.listen"), "{stderr}");
 
+    let lag = dir.path().join("lag.toml");
+    std::fs::write(
+        &lag,
+        "[throttle.adaptive]\nuser = \"m\"\nmax_load = 5\nsignal = \"replica_lag\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = replaygate(&["check-config", "--config", lag.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("throttle.adaptive.replicas (signal = \"replica_lag\") is required"),
+        "{stderr}"
+    );
+
     let (code, _, stderr) =
         replaygate(&["check-config", "--config", "/nonexistent/replaygate.toml"]);
     assert_eq!(code, 2);

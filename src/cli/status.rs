@@ -62,8 +62,9 @@ pub fn render(report: &StatusReport) -> String {
     let mut out = format!(
         "replaygate {}: {}; caps statements/s {} bytes/s {} transactions/s {}; throttled {:.1} s in all\n",
         report.version,
-        match t.paused_for_secs {
-            Some(secs) if t.paused => format!("PAUSED for {secs:.1} s"),
+        match (&t.aborted, t.paused_for_secs) {
+            (Some(abort), _) => format!("ABORTED: {}", abort.reason),
+            (None, Some(secs)) if t.paused => format!("PAUSED for {secs:.1} s"),
             _ => "running".to_owned(),
         },
         cap(t.caps.statements_per_sec),
@@ -78,10 +79,21 @@ pub fn render(report: &StatusReport) -> String {
             a.value.map_or("unknown".to_owned(), |v| v.to_string()),
             a.state.as_str(),
             a.cap.map_or("-".to_owned(), |c| c.to_string()),
-            a.error
-                .as_ref()
-                .map_or(String::new(), |e| format!("; control connection: {e}")),
+            match &a.error {
+                // Each replica's problem has its own line below.
+                Some(e) if a.replicas.is_empty() => format!("; control connection: {e}"),
+                _ => String::new(),
+            },
         ));
+        for r in &a.replicas {
+            out.push_str(&match (&r.lag_secs, &r.problem) {
+                (Some(lag), _) => format!("  replica {}: lag {lag} s\n", r.replica),
+                (None, Some(problem)) => {
+                    format!("  replica {}: LAG UNKNOWN: {problem}\n", r.replica)
+                }
+                (None, None) => format!("  replica {}: lag unknown\n", r.replica),
+            });
+        }
     }
     if report.sessions.is_empty() {
         out.push_str("no open sessions\n");
@@ -146,8 +158,8 @@ pub fn render(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use replaygate::adaptive::{AdaptiveState, AdaptiveStatus};
-    use replaygate::throttle::{Caps, ThrottleStatus};
+    use replaygate::adaptive::{AdaptiveState, AdaptiveStatus, ReplicaStatus};
+    use replaygate::throttle::{Abort, Caps, ThrottleStatus};
 
     #[test]
     fn the_adaptive_state_gets_its_own_line() {
@@ -160,6 +172,7 @@ mod tests {
                 caps: Caps::default(),
                 throttled_secs: 0.0,
                 adaptive: None,
+                aborted: None,
             },
         };
         assert!(!render(&report).contains("adaptive"));
@@ -169,11 +182,49 @@ mod tests {
             state: AdaptiveState::BackingOff,
             cap: Some(500),
             error: None,
+            replicas: Vec::new(),
         });
         let text = render(&report);
         assert!(
             text.contains(
                 "adaptive (threads_running): load 7; backing_off; adaptive cap statements/s 500"
+            ),
+            "{text}"
+        );
+
+        report.throttle.adaptive = Some(AdaptiveStatus {
+            signal: "replica_lag".into(),
+            value: None,
+            state: AdaptiveState::Paused,
+            cap: Some(10),
+            error: Some("replica db3:3306: not a replica".into()),
+            replicas: vec![
+                ReplicaStatus {
+                    replica: "db2:3306".into(),
+                    lag_secs: Some(4.0),
+                    problem: None,
+                },
+                ReplicaStatus {
+                    replica: "db3:3306".into(),
+                    lag_secs: None,
+                    problem: Some("not a replica".into()),
+                },
+            ],
+        });
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "adaptive (replica_lag): load unknown; paused; adaptive cap statements/s 10\n"
+            ) && text.contains("  replica db2:3306: lag 4 s\n")
+                && text.contains("  replica db3:3306: LAG UNKNOWN: not a replica\n"),
+            "{text}"
+        );
+
+        report.throttle.aborted = Some(Abort::new("replica_lag", 12.0, 10.0));
+        let text = render(&report);
+        assert!(
+            text.starts_with(
+                "replaygate 0.1.0: ABORTED: adaptive load signal replica_lag = 12 reached critical_load 10"
             ),
             "{text}"
         );

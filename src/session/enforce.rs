@@ -317,7 +317,7 @@ impl Session {
     }
 
     /// Answers the client's command with an OK carrying the session's status.
-    async fn answer_ok(&mut self) -> Result<(), SessionError> {
+    pub(super) async fn answer_ok(&mut self) -> Result<(), SessionError> {
         let mut status = 0u16;
         if self.state.autocommit {
             status |= 0x0002;

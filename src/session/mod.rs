@@ -6,7 +6,8 @@
 //! 2. **inspect** it (COM_QUERY / COM_STMT_PREPARE text: split, event headers, charset check,
 //!    session effects, collation translation — [`query::plan_query`], pure);
 //! 3. **decide**: forward the original bytes, forward a rewrite, or answer with replaygate's own ERR;
-//!    a statement to forward first passes the process-wide throttle (caps, pause gate);
+//!    a statement to forward first passes the process-wide throttle (caps, pause gate), and once
+//!    the adaptive throttle has aborted the replay every command halts the session (`abort`);
 //! 4. **forward** to the target and **relay** its response to completion, byte for byte;
 //! 5. **record**: apply the effects of the statements the target accepted to the session state,
 //!    and publish the session's status (for the admin endpoint) after every command.
@@ -15,6 +16,7 @@
 //! replaygate's refusals are ERR packets whose message starts with `replaygate:`; a failed
 //! transport ends the session, with an ERR to the client if the client is still there.
 
+mod abort;
 mod backend;
 pub mod charset;
 mod connect;
@@ -188,6 +190,12 @@ impl Session {
                     .await?;
                 continue;
             }
+            // An aborted replay halts the session here; a COM_QUERY is halted in `query`, once
+            // its binlog position is known.
+            if command != code::COM_QUERY && self.halted_by_abort(&packet).await? {
+                self.publish();
+                continue;
+            }
             // Only COM_QUERY joins the pipeline; anything else first waits for what is in flight.
             if command == code::COM_QUIT {
                 self.drain_at_close().await;
@@ -265,6 +273,12 @@ impl Session {
         let text = &packet[1..];
         let plan = self.inspect(text);
         self.log_statements(text, &plan);
+        if let Some(abort) = self.ctx.throttle.aborted() {
+            for header in plan.statements.iter().filter_map(|s| s.header.as_ref()) {
+                self.state.observe_header(header);
+            }
+            return self.halt_on_abort(text, &abort).await;
+        }
         if let Some(refusal) = &plan.refusal {
             return self.refuse_statement(refusal).await;
         }
@@ -315,7 +329,9 @@ impl Session {
             .iter()
             .all(|j| j.verdict.action.intervention().is_none() && !j.roll_back_instead);
         if forwarded && self.pipelines(text, &plan, &kinds) {
-            self.ctx.throttle.admit(cost).await;
+            if !self.pass_gate(cost, text).await? {
+                return Ok(());
+            }
             return match &plan.rewritten {
                 Some(text) => {
                     let mut rewritten = Vec::with_capacity(text.len() + 1);
@@ -342,13 +358,8 @@ impl Session {
         cost: Cost,
     ) -> Result<(), SessionError> {
         // Stage 3b: the caps and the pause gate, right before the target sees the statement.
-        let waited = self.ctx.throttle.admit(cost).await;
-        if waited.as_secs() >= 1 {
-            debug!(
-                session = self.id,
-                waited_secs = waited.as_secs_f64(),
-                "throttled"
-            );
+        if !self.pass_gate(cost, &packet[1..]).await? {
+            return Ok(());
         }
         let started = Instant::now();
         let outcome = match &plan.rewritten {

@@ -62,6 +62,11 @@ impl Pipeline {
     pub fn is_empty(&self) -> bool {
         self.in_flight.is_empty() && self.failure.is_none()
     }
+
+    /// Statements sent ahead whose replies are still to be read.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
 }
 
 /// Whether a statement of this kind may be sent ahead. Inside a transaction: anything that

@@ -8,7 +8,8 @@
 //! - [`server`]: `MariaDb`, `ServerOptions` — the private server;
 //! - [`client`]: `MariadbClient`, `ClientOutput`, `mariadb_binlog` — the real client programs;
 //! - [`proxy`]: `Replaygate`, `replaygate_bin` — the proxy under test as a child process;
-//! - [`process`]: `free_port` and the process plumbing the others share.
+//! - [`process`]: `free_port` and the process plumbing the others share;
+//! - [`admin`]: `GET` on the admin endpoint, `/status`, and polling it.
 //!
 //! ```ignore
 //! mod support;
@@ -29,6 +30,7 @@
 // Each test binary uses only part of the harness.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod client;
 pub mod process;
 pub mod proxy;

@@ -171,6 +171,46 @@ impl MariaDb {
             .collect()
     }
 
+    /// Starts a new server with `server_id` that replicates from `primary`: over TCP as root, by
+    /// GTID (`MASTER_USE_GTID = slave_pos`, so from the primary's first binlog event). Returns once
+    /// it has applied everything the primary has logged so far.
+    pub fn start_replica_of(primary: &MariaDb, server_id: u32) -> MariaDb {
+        let replica = MariaDb::start_with(ServerOptions {
+            server_id,
+            ..ServerOptions::default()
+        });
+        replica.sql(&format!(
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'root', \
+             MASTER_USE_GTID = slave_pos; START SLAVE",
+            primary.port()
+        ));
+        replica.catch_up_with(primary);
+        replica
+    }
+
+    /// Waits (up to 60 s) until this replica has applied everything `primary` has logged so far;
+    /// panics with its replication status if it doesn't.
+    #[track_caller]
+    pub fn catch_up_with(&self, primary: &MariaDb) {
+        let position = primary.sql("SELECT @@gtid_binlog_pos");
+        let reached = self.sql(&format!(
+            "SELECT MASTER_GTID_WAIT('{}', 60)",
+            position.trim()
+        ));
+        assert_eq!(
+            reached.trim(),
+            "0",
+            "the replica did not reach {position}: {}",
+            self.slave_status()
+        );
+    }
+
+    /// `SHOW SLAVE STATUS` as `column: value` lines, for failing tests to print.
+    pub fn slave_status(&self) -> String {
+        let out = self.client().arg("--vertical").run_sql("SHOW SLAVE STATUS");
+        out.stdout_str()
+    }
+
     /// `FLUSH BINARY LOGS`: closes the current binlog file and opens the next.
     pub fn flush_binlogs(&self) {
         self.sql("FLUSH BINARY LOGS");

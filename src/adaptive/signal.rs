@@ -1,0 +1,109 @@
+//! Reading a load signal from the target over a control connection of replaygate's own
+//! (`threads_running`, `query`), and the connection options every control connection shares
+//! (the target's and the replicas', see [`super::replica`]).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+
+use crate::config::Target;
+
+/// Errors of a control connection (logged and retried, never fatal).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadError {
+    #[error(transparent)]
+    Mysql(#[from] mysql_async::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the load query returned no row")]
+    NoRow,
+    #[error("the load query returned {0:?}, not a number")]
+    NotANumber(String),
+}
+
+/// How a control connection reaches `target` as the `[throttle.adaptive]` account.
+pub(super) fn opts(target: &Target, user: &str, password: Option<&str>) -> Opts {
+    let builder = mysql_async::OptsBuilder::default()
+        .user(Some(user))
+        .pass(password);
+    let builder = match target {
+        Target::Unix(path) => builder.socket(Some(path.to_string_lossy().into_owned())),
+        Target::Tcp(addr) => {
+            let (host, port) = addr
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+                .unwrap_or_else(|| (addr.clone(), 3306));
+            builder
+                .ip_or_hostname(host)
+                .tcp_port(port)
+                .prefer_socket(false)
+        }
+    };
+    builder.into()
+}
+
+/// What is read from the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TargetProbe {
+    /// `SHOW GLOBAL STATUS LIKE 'Threads_running'`.
+    ThreadsRunning,
+    /// The operator's query; the first column of its first row.
+    Query(String),
+}
+
+/// The control connection to the target for `threads_running` and `query`.
+#[derive(Debug)]
+pub(super) struct TargetSignal {
+    probe: TargetProbe,
+    opts: Opts,
+    conn: Option<Conn>,
+}
+
+impl TargetSignal {
+    pub fn new(probe: TargetProbe, opts: Opts) -> Self {
+        Self {
+            probe,
+            opts,
+            conn: None,
+        }
+    }
+
+    /// One reading. A hung target (or network) must not freeze the controller in its last
+    /// decision without a word: a reading that takes longer than `timeout` fails.
+    pub async fn read(&mut self, timeout: Duration) -> Result<f64, ReadError> {
+        let reading = tokio::time::timeout(timeout, async {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => self.conn.insert(Conn::new(self.opts.clone()).await?),
+            };
+            read_signal(conn, &self.probe).await
+        })
+        .await
+        .unwrap_or(Err(ReadError::Timeout(timeout)));
+        if matches!(reading, Err(ReadError::Mysql(_) | ReadError::Timeout(_))) {
+            // Reconnect at the next reading.
+            self.conn = None;
+        }
+        reading
+    }
+}
+
+async fn read_signal(conn: &mut Conn, probe: &TargetProbe) -> Result<f64, ReadError> {
+    let text: Option<String> = match probe {
+        TargetProbe::ThreadsRunning => {
+            conn.query_first::<(String, Option<String>), _>(
+                "SHOW GLOBAL STATUS LIKE 'Threads_running'",
+            )
+            .await?
+            .ok_or(ReadError::NoRow)?
+            .1
+        }
+        TargetProbe::Query(query) => conn
+            .query_first::<Option<String>, _>(query.as_str())
+            .await?
+            .ok_or(ReadError::NoRow)?,
+    };
+    let text = text.unwrap_or_default();
+    text.trim().parse().map_err(|_| ReadError::NotANumber(text))
+}
