@@ -82,3 +82,25 @@ fn a_busy_listen_port_is_a_clear_error() {
         "the cause is printed too: {stderr}"
     );
 }
+
+#[test]
+fn check_config_never_prints_the_control_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rg.toml");
+    std::fs::write(
+        &path,
+        "[throttle.adaptive]\nuser = \"monitor\"\npassword = \"s3cret-pw\"\nmax_load = 10\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = replaygate(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("monitor"),
+        "the settings are printed: {stdout}"
+    );
+    assert!(
+        !stdout.contains("s3cret-pw") && !stderr.contains("s3cret-pw"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("<hidden>"), "{stdout}");
+}

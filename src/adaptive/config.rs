@@ -37,8 +37,8 @@ pub enum AdaptiveConfigError {
     Invalid(String),
 }
 
-/// Validated `[throttle.adaptive]`.
-#[derive(Debug, Clone)]
+/// Validated `[throttle.adaptive]`. Its `Debug` (what `check-config` prints) hides the password.
+#[derive(Clone)]
 pub struct AdaptiveSettings {
     pub user: String,
     /// Taken from `password_env` at start-up, or `password`.
@@ -49,6 +49,20 @@ pub struct AdaptiveSettings {
     pub replicas: Vec<Target>,
     pub interval: Duration,
     pub limits: Limits,
+}
+
+impl std::fmt::Debug for AdaptiveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdaptiveSettings")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("signal", &self.signal)
+            .field("query", &self.query)
+            .field("replicas", &self.replicas)
+            .field("interval", &self.interval)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 impl AdaptiveSection {
