@@ -4,8 +4,10 @@
 //! replaygate's promise is that a replay through it is never much slower than the plain pipe
 //! `mariadb-binlog ... | mariadb`, so what is measured is exactly that pipe: the real `mariadb`
 //! client with the stream on stdin, timed from spawn to exit, once over the target's unix socket
-//! (**direct**) and once over TCP to a release-built replaygate whose `--target` is that socket
-//! (**proxy**). Two workloads bracket the overhead:
+//! (**direct**) and then through each **variant** of a release-built replaygate whose `--target`
+//! is that socket (sync or pipelined apply; the client on replaygate's TCP port or on its own unix
+//! socket; busy polling on or off), every variant in every round, each reported as a ratio
+//! against the direct rounds of the same run. Two workloads bracket the overhead:
 //!
 //! - **small statements**: a statement-format binlog of many autocommit one-row INSERTs with
 //!   utf8 text, decoded by `mariadb-binlog`: one round trip per statement, so per-statement cost
@@ -30,6 +32,7 @@
 mod support;
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -100,8 +103,42 @@ struct Workload {
     /// Extra `replaygate serve` flags this stream needs to pass.
     proxy_args: &'static [&'static str],
     expected: TableState,
-    /// The issue's target for proxy/direct.
+    /// The ways of running replaygate measured on this stream, each against direct.
+    variants: Vec<Variant>,
+}
+
+/// One way of running replaygate, with the issue's target for its proxy/direct ratio.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    label: &'static str,
+    /// `replaygate serve` flags on top of the workload's.
+    args: &'static [&'static str],
+    /// The client connects to replaygate's unix socket (`--socket`) instead of its TCP port.
+    unix_socket: bool,
     target_ratio: f64,
+}
+
+/// The plain configuration: TCP, each statement waits for the target.
+const SYNC_TCP: &str = "sync, TCP";
+/// The fastest configuration for a local replay (see bench/README.md).
+const PIPELINED_UNIX_POLLED: &str = "pipelined, unix socket, busy-poll 50 µs";
+
+fn variant(label: &'static str, target_ratio: f64) -> Variant {
+    let (args, unix_socket): (&'static [&'static str], bool) = match label {
+        SYNC_TCP => (&["--apply-mode", "sync"], false),
+        "sync, unix socket, busy-poll 50 µs" => {
+            (&["--apply-mode", "sync", "--busy-poll-us", "50"], true)
+        }
+        "pipelined, TCP" => (&["--apply-mode", "pipelined"], false),
+        PIPELINED_UNIX_POLLED => (&["--apply-mode", "pipelined", "--busy-poll-us", "50"], true),
+        other => panic!("unknown variant {other}"),
+    };
+    Variant {
+        label,
+        args,
+        unix_socket,
+        target_ratio,
+    }
 }
 
 /// Row count and `CHECKSUM TABLE` of `<database>.t`.
@@ -111,13 +148,7 @@ struct TableState {
     checksum: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Direct,
-    Proxy,
-}
-
-/// One workload's timings.
+/// One workload's timings: direct, and each variant of replaygate in the same rounds.
 #[derive(Debug)]
 struct Measurement {
     name: &'static str,
@@ -125,13 +156,19 @@ struct Measurement {
     statements: u64,
     rows: u64,
     direct: Vec<f64>,
-    proxy: Vec<f64>,
-    /// CPU seconds replaygate used in each proxy round.
-    proxy_cpu: Vec<f64>,
-    /// CPU seconds mariadbd used in each direct and each proxy round.
+    /// CPU seconds mariadbd used in each direct round.
     target_cpu_direct: Vec<f64>,
-    target_cpu_proxy: Vec<f64>,
-    target_ratio: f64,
+    variants: Vec<VariantTimings>,
+}
+
+/// One variant's timings.
+#[derive(Debug)]
+struct VariantTimings {
+    variant: Variant,
+    seconds: Vec<f64>,
+    /// CPU seconds replaygate and mariadbd used in each round.
+    proxy_cpu: Vec<f64>,
+    target_cpu: Vec<f64>,
     proxy_peak_rss_kib: Option<u64>,
 }
 
@@ -276,7 +313,12 @@ fn small_statement_workload(source: &MariaDb, count: usize) -> Workload {
         client_uses_database: false,
         proxy_args: &[],
         expected: table_state(source, "small"),
-        target_ratio: 1.5,
+        variants: vec![
+            variant(SYNC_TCP, 1.25),
+            variant("sync, unix socket, busy-poll 50 µs", 1.25),
+            variant("pipelined, TCP", 0.8),
+            variant(PIPELINED_UNIX_POLLED, 0.8),
+        ],
     }
 }
 
@@ -313,7 +355,10 @@ fn bulk_dump_workload(source: &MariaDb, rows: usize) -> Workload {
         // allows it explicitly.
         proxy_args: &["--on-destructive", "allow"],
         expected: table_state(source, "bulk"),
-        target_ratio: 1.05,
+        variants: vec![
+            variant(SYNC_TCP, 1.03),
+            variant(PIPELINED_UNIX_POLLED, 1.03),
+        ],
     }
 }
 
@@ -359,11 +404,28 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
         server_id: 2,
         ..ServerOptions::default()
     });
-    let proxy = start_proxy(&target, workload.proxy_args);
-    let pids = Pids {
-        target: target.pid().expect("the target runs"),
-        proxy: proxy.pid().expect("the proxy runs"),
-    };
+    let socket_dir = tempfile::Builder::new()
+        .prefix("rgb")
+        .tempdir_in("/tmp")
+        .expect("create socket dir");
+    // One replaygate per variant, all kept running: a round replays through each in turn.
+    let proxies: Vec<(Replaygate, Option<PathBuf>)> = workload
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let socket = v
+                .unix_socket
+                .then(|| socket_dir.path().join(format!("rg{i}.sock")));
+            let mut args: Vec<&str> = workload.proxy_args.to_vec();
+            args.extend_from_slice(v.args);
+            if let Some(path) = &socket {
+                args.extend(["--socket", path.to_str().expect("UTF-8 socket path")]);
+            }
+            (start_proxy(&target, &args), socket)
+        })
+        .collect();
+    let target_pid = target.pid().expect("the target runs");
     let baseline = questions_baseline(&target);
     let mut result = Measurement {
         name: workload.name,
@@ -371,48 +433,65 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
         statements: 0,
         rows: workload.expected.rows,
         direct: Vec::new(),
-        proxy: Vec::new(),
-        proxy_cpu: Vec::new(),
         target_cpu_direct: Vec::new(),
-        target_cpu_proxy: Vec::new(),
-        target_ratio: workload.target_ratio,
-        proxy_peak_rss_kib: None,
+        variants: workload
+            .variants
+            .iter()
+            .map(|&variant| VariantTimings {
+                variant,
+                seconds: Vec::new(),
+                proxy_cpu: Vec::new(),
+                target_cpu: Vec::new(),
+                proxy_peak_rss_kib: None,
+            })
+            .collect(),
     };
     for round in 0..config.warmup + config.rounds {
         let timed = round >= config.warmup;
-        for route in [Route::Direct, Route::Proxy] {
-            let client = replay_client(&target, &proxy, route, workload);
-            let r = replay_round(&target, &client, workload, baseline, pids);
-            eprintln!(
-                "{}: round {round}{} {route:?} {:.3}s ({} statements; CPU s: proxy {:.2}, \
-                 target {:.2}; load {})",
-                workload.name,
-                if timed { "" } else { " (warm-up)" },
-                r.seconds,
-                r.statements,
-                r.proxy_cpu,
-                r.target_cpu,
-                load_average(),
+        let warm = if timed { "" } else { " (warm-up)" };
+        let client = with_workload_flags(target.client(), workload);
+        let r = replay_round(&target, &client, workload, baseline, target_pid, None);
+        eprintln!(
+            "{}: round {round}{warm} direct {:.3}s ({} statements; target CPU {:.2}s; load {})",
+            workload.name,
+            r.seconds,
+            r.statements,
+            r.target_cpu,
+            load_average(),
+        );
+        result.statements = r.statements;
+        if timed {
+            result.direct.push(r.seconds);
+            result.target_cpu_direct.push(r.target_cpu);
+        }
+        for ((proxy, socket), timings) in proxies.iter().zip(&mut result.variants) {
+            let client = match socket {
+                Some(path) => target.client().socket(path),
+                None => target.client().host_port("127.0.0.1", proxy.port()),
+            };
+            let client = with_workload_flags(client, workload);
+            let r = replay_round(
+                &target,
+                &client,
+                workload,
+                baseline,
+                target_pid,
+                proxy.pid(),
             );
-            if route == Route::Direct {
-                result.statements = r.statements;
-            }
+            eprintln!(
+                "{}: round {round}{warm} {} {:.3}s (CPU s: proxy {:.2}, target {:.2})",
+                workload.name, timings.variant.label, r.seconds, r.proxy_cpu, r.target_cpu,
+            );
             if timed {
-                match route {
-                    Route::Direct => {
-                        result.direct.push(r.seconds);
-                        result.target_cpu_direct.push(r.target_cpu);
-                    }
-                    Route::Proxy => {
-                        result.proxy.push(r.seconds);
-                        result.proxy_cpu.push(r.proxy_cpu);
-                        result.target_cpu_proxy.push(r.target_cpu);
-                    }
-                }
+                timings.seconds.push(r.seconds);
+                timings.proxy_cpu.push(r.proxy_cpu);
+                timings.target_cpu.push(r.target_cpu);
             }
         }
     }
-    result.proxy_peak_rss_kib = proxy.pid().and_then(peak_rss_kib);
+    for ((proxy, _), timings) in proxies.iter().zip(&mut result.variants) {
+        timings.proxy_peak_rss_kib = proxy.pid().and_then(peak_rss_kib);
+    }
     result
 }
 
@@ -424,17 +503,8 @@ fn start_proxy(target: &MariaDb, args: &[&str]) -> Replaygate {
     Replaygate::start_with_env(socket, args, &[("RUST_LOG", "replaygate=info")])
 }
 
-/// The `mariadb` client of one route: the target's socket, or TCP to the proxy.
-fn replay_client(
-    target: &MariaDb,
-    proxy: &Replaygate,
-    route: Route,
-    workload: &Workload,
-) -> MariadbClient {
-    let client = match route {
-        Route::Direct => target.client(),
-        Route::Proxy => target.client().host_port("127.0.0.1", proxy.port()),
-    };
+/// The `mariadb` flags every route of a workload uses.
+fn with_workload_flags(client: MariadbClient, workload: &Workload) -> MariadbClient {
     let client = client.arg("--binary-mode");
     if workload.client_uses_database {
         client.database(workload.database)
@@ -443,30 +513,25 @@ fn replay_client(
     }
 }
 
-/// The processes whose CPU time a round records.
-#[derive(Debug, Clone, Copy)]
-struct Pids {
-    target: u32,
-    proxy: u32,
-}
-
 /// Empties the database, times one replay and checks the result.
 fn replay_round(
     target: &MariaDb,
     client: &MariadbClient,
     workload: &Workload,
     baseline: u64,
-    pids: Pids,
+    target_pid: u32,
+    proxy_pid: Option<u32>,
 ) -> Round {
     reset_database(target, workload);
     let before = questions(target);
-    let (proxy_cpu, target_cpu) = (cpu_seconds(pids.proxy), cpu_seconds(pids.target));
+    let proxy_cpu_now = || proxy_pid.map_or(0.0, cpu_seconds);
+    let (proxy_cpu, target_cpu) = (proxy_cpu_now(), cpu_seconds(target_pid));
     let seconds = timed_replay(client, &workload.stream);
     let round = Round {
         seconds,
         statements: 0,
-        proxy_cpu: cpu_seconds(pids.proxy) - proxy_cpu,
-        target_cpu: cpu_seconds(pids.target) - target_cpu,
+        proxy_cpu: proxy_cpu_now() - proxy_cpu,
+        target_cpu: cpu_seconds(target_pid) - target_cpu,
     };
     let statements = (questions(target) - before).saturating_sub(baseline);
     let state = table_state(target, workload.database);
@@ -584,13 +649,15 @@ fn print_report(config: &Config, results: &[Measurement], load_before: &str) {
         println!("Smoke run (not a measurement; run `cargo bench --bench replay`).\n");
     }
     println!(
-        "| workload | stream | statements | rows | rounds | direct median (s) | proxy median (s) \
-         | proxy/direct | target | direct stmt/s | proxy stmt/s | min direct / proxy (s) \
-         | replaygate CPU µs/stmt |"
+        "| workload | route | rounds | direct median (s) | replaygate median (s) | ratio | target \
+         | min direct / min replaygate (s) | stmt/s direct / replaygate | replaygate CPU µs/stmt \
+         | peak RSS |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
     for m in results {
-        println!("{}", table_row(m));
+        for v in &m.variants {
+            println!("{}", table_row(m, v));
+        }
     }
     println!();
     println!(
@@ -600,47 +667,50 @@ fn print_report(config: &Config, results: &[Measurement], load_before: &str) {
         config.spinners
     );
     for m in results {
-        let rss = m.proxy_peak_rss_kib.map_or("unknown".to_string(), |kib| {
-            format!("{:.1} MiB", kib as f64 / 1024.0)
-        });
-        println!("- replaygate peak RSS (VmHWM) after {}: {rss}", m.name);
-        println!("- {} rounds, direct: {}", m.name, seconds_list(&m.direct));
-        println!("- {} rounds, proxy: {}", m.name, seconds_list(&m.proxy));
         println!(
-            "- {} CPU seconds per proxy round: replaygate {}; mariadbd {} (direct rounds: {})",
+            "- {}: {:.1} MiB, {} statements, {} rows; direct rounds: {} (mariadbd CPU s: {})",
             m.name,
-            seconds_list(&m.proxy_cpu),
-            seconds_list(&m.target_cpu_proxy),
+            m.stream_bytes as f64 / (1024.0 * 1024.0),
+            m.statements,
+            m.rows,
+            seconds_list(&m.direct),
             seconds_list(&m.target_cpu_direct)
         );
+        for v in &m.variants {
+            println!(
+                "- {}, {}: rounds {}; CPU s replaygate {}, mariadbd {}",
+                m.name,
+                v.variant.label,
+                seconds_list(&v.seconds),
+                seconds_list(&v.proxy_cpu),
+                seconds_list(&v.target_cpu),
+            );
+        }
     }
 }
 
-fn table_row(m: &Measurement) -> String {
+fn table_row(m: &Measurement, v: &VariantTimings) -> String {
     let direct = median(&m.direct);
-    let proxy = median(&m.proxy);
+    let proxy = median(&v.seconds);
     let ratio = proxy / direct;
-    let verdict = if ratio < m.target_ratio {
-        "met"
-    } else {
-        "MISSED"
-    };
+    let target = v.variant.target_ratio;
+    let verdict = if ratio <= target { "met" } else { "MISSED" };
     // Other work on the machine only ever adds time: the fastest rounds show the floor.
     let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let (min_direct, min_proxy) = (fastest(&m.direct), fastest(&m.proxy));
+    let (min_direct, min_proxy) = (fastest(&m.direct), fastest(&v.seconds));
+    let rss = v.proxy_peak_rss_kib.map_or("unknown".to_string(), |kib| {
+        format!("{:.1} MiB", kib as f64 / 1024.0)
+    });
     format!(
-        "| {} | {:.1} MiB | {} | {} | {} | {direct:.3} | {proxy:.3} | {ratio:.3}x | < {}x {verdict} \
-         | {:.0} | {:.0} | {min_direct:.3} / {min_proxy:.3} ({:.3}x) | {:.1} |",
+        "| {} | {} | {} | {direct:.3} | {proxy:.3} | {ratio:.3}x | ≤ {target}x {verdict} \
+         | {min_direct:.3} / {min_proxy:.3} ({:.3}x) | {:.0} / {:.0} | {:.1} | {rss} |",
         m.name,
-        m.stream_bytes as f64 / (1024.0 * 1024.0),
-        m.statements,
-        m.rows,
+        v.variant.label,
         m.direct.len(),
-        m.target_ratio,
+        min_proxy / min_direct,
         m.statements as f64 / direct,
         m.statements as f64 / proxy,
-        min_proxy / min_direct,
-        median(&m.proxy_cpu) * 1e6 / m.statements.max(1) as f64,
+        median(&v.proxy_cpu) * 1e6 / m.statements.max(1) as f64,
     )
 }
 
