@@ -34,6 +34,8 @@
 //! --benches` runs it) it does a tiny smoke run instead. Progress goes to stderr; the Markdown
 //! table of results to stdout.
 
+#[path = "knobs.rs"]
+mod knobs;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -43,7 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::process::send_signal;
+use knobs::env_or;
+use support::process::{proc_status_kib, send_signal};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -85,17 +88,6 @@ impl Config {
             modes: modes.split(',').map(|m| m.trim().to_string()).collect(),
             smoke,
         }
-    }
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={value:?} is not a count: {e}")),
-        Err(_) => default,
     }
 }
 
@@ -331,7 +323,7 @@ fn replay(
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let rss_at_start = proc_status_kib(pid, "VmRSS");
+    let rss_at_start = status_kib(pid, "VmRSS");
     let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn mariadb");
     let (client, stdin) = (child.id(), child.stdin.take().expect("stdin piped"));
@@ -350,15 +342,14 @@ fn replay(
             let done = written.load(Ordering::Relaxed);
             for (mark, percent) in hwm_at_marks.iter_mut().zip([10, 50]) {
                 if mark.is_none() && done * 100 >= total * percent {
-                    *mark = Some(proc_status_kib(pid, "VmHWM"));
+                    *mark = Some(status_kib(pid, "VmHWM"));
                 }
             }
             if started.elapsed() >= Duration::from_secs(samples) {
-                let rss = proc_status_kib(pid, "VmRSS");
+                let rss = status_kib(pid, "VmRSS");
                 max_rss = max_rss.max(rss);
                 if samples % 10 == 0 {
-                    let (done, total, peak) =
-                        (done / MIB, total / MIB, proc_status_kib(pid, "VmHWM"));
+                    let (done, total, peak) = (done / MIB, total / MIB, status_kib(pid, "VmHWM"));
                     eprintln!(
                         "{name}: {samples}s, {done} of {total} MiB written, replaygate RSS {} (peak {})",
                         mib(rss),
@@ -386,25 +377,18 @@ fn replay(
         stream_bytes: total,
         seconds,
         rss_at_start,
-        hwm_at_marks: hwm_at_marks
-            .map(|mark| mark.unwrap_or_else(|| proc_status_kib(pid, "VmHWM"))),
-        peak: proc_status_kib(pid, "VmHWM").max(max_rss),
-        rss_at_end: proc_status_kib(pid, "VmRSS"),
+        hwm_at_marks: hwm_at_marks.map(|mark| mark.unwrap_or_else(|| status_kib(pid, "VmHWM"))),
+        peak: status_kib(pid, "VmHWM").max(max_rss),
+        rss_at_end: status_kib(pid, "VmRSS"),
     };
     eprintln!("{name}: done in {seconds:.1}s; {sampled:?}");
     sampled
 }
 
-/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+/// A `/proc/PID/status` field in KiB of replaygate, which must still be running.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    proc_status_kib(pid, field)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status: replaygate has exited"))
 }
 
 fn mib(kib: u64) -> String {

@@ -28,6 +28,8 @@
 //! hand). Without `--bench` (as `cargo test --benches` runs it) it does a tiny smoke run instead.
 //! Progress goes to stderr; the Markdown table of results to stdout.
 
+#[path = "knobs.rs"]
+mod knobs;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -38,8 +40,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use knobs::env_or;
 use support::client::{MariadbClient, mariadb_binlog};
-use support::process::send_signal;
+use support::process::{proc_status_kib, send_signal};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -75,17 +78,6 @@ impl Config {
             spinners: env_or("REPLAYGATE_BENCH_SPIN", spinners),
             smoke,
         }
-    }
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={value:?} is not a count: {e}")),
-        Err(_) => default,
     }
 }
 
@@ -490,7 +482,7 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
         }
     }
     for ((proxy, _), timings) in proxies.iter().zip(&mut result.variants) {
-        timings.proxy_peak_rss_kib = proxy.pid().and_then(peak_rss_kib);
+        timings.proxy_peak_rss_kib = proxy.pid().and_then(|pid| proc_status_kib(pid, "VmHWM"));
     }
     result
 }
@@ -621,16 +613,6 @@ fn timed_replay(client: &MariadbClient, stream: &[u8]) -> f64 {
     });
     assert!(status.success(), "replay failed ({status}):\n{errors}");
     (finished - started).as_secs_f64()
-}
-
-/// `VmHWM` (peak resident set) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -1,6 +1,7 @@
 //! Process plumbing shared by the server and proxy helpers: picking free ports, the watchdog that
 //! kills a child when the test process dies without running `Drop`, sending signals, telling
-//! whether a given process is the one listening on a port, and reading the tail of a log file.
+//! whether a given process is the one listening on a port, reading the tail of a log file, and
+//! reading a process's memory counters.
 //!
 //! These live apart from `server.rs` and `proxy.rs` because both need exactly the same answers to
 //! "is *my* child listening yet?" and "what if the test binary is killed?".
@@ -135,4 +136,14 @@ pub fn tail(path: &Path, lines: usize) -> String {
         }
         Err(e) => format!("<cannot read {}: {e}>", path.display()),
     }
+}
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`, ...); `None` once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
 }
