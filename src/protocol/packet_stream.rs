@@ -37,6 +37,9 @@ pub struct PacketStream<S> {
     max_packet: usize,
     /// How long a read polls the socket before parking the task (see [`Self::set_poll_before_park`]).
     poll_before_park: Duration,
+    /// Where polled reads land (allocated once, when polling is switched on: zeroing a fresh
+    /// buffer on every wait would cost more than the read).
+    poll_buf: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
@@ -51,6 +54,7 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
             seq_id: 0,
             max_packet,
             poll_before_park: Duration::ZERO,
+            poll_buf: Vec::new(),
         }
     }
 
@@ -59,6 +63,11 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
     /// the window then costs no sleep and wake-up of this thread; `Duration::ZERO` parks at once.
     pub fn set_poll_before_park(&mut self, window: Duration) {
         self.poll_before_park = window;
+        self.poll_buf = if window.is_zero() {
+            Vec::new()
+        } else {
+            vec![0; 16 * 1024]
+        };
     }
 
     /// Starts a new command exchange: the next packet either side sends has sequence id 0.
@@ -119,12 +128,11 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
             return Ok(false);
         }
         let deadline = Instant::now() + self.poll_before_park;
-        let mut scratch = [0u8; 16 * 1024];
         loop {
-            match self.io.read_now(&mut scratch)? {
+            match self.io.read_now(&mut self.poll_buf)? {
                 Some(0) => return Ok(false),
                 Some(n) => {
-                    self.read_buf.extend_from_slice(&scratch[..n]);
+                    self.read_buf.extend_from_slice(&self.poll_buf[..n]);
                     return Ok(true);
                 }
                 None if Instant::now() >= deadline => return Ok(false),
