@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::client::mariadb_binlog;
+use support::client::{ClientOutput, mariadb_binlog};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -99,12 +99,7 @@ fn a_failure_inside_a_pipelined_transaction_is_reported_at_commit_and_rolled_bac
     let stream = b"INSERT INTO t VALUES (100);\n\
         BEGIN;\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nCOMMIT;\n\
         INSERT INTO t VALUES (3);\n";
-    let out = target
-        .client()
-        .host_port("127.0.0.1", proxy.port())
-        .database("p")
-        .arg("--force")
-        .run_with_stdin(stream);
+    let out = replay_forced(&target, &proxy, stream);
     // The duplicate key is reported at the COMMIT, with the statement that failed.
     assert!(out.stderr.contains("ERROR 1062"), "{}", out.stderr);
     assert!(
@@ -122,9 +117,7 @@ fn a_failure_inside_a_pipelined_transaction_is_reported_at_commit_and_rolled_bac
     // --force cannot go on past it.
     assert!(out.stderr.contains("this session halted"), "{}", out.stderr);
     assert_eq!(
-        target
-            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
-            .trim(),
+        ids_in_table(&target),
         "100",
         "nothing of the failed transaction, nothing after it"
     );
@@ -145,23 +138,35 @@ fn a_failed_set_sent_ahead_before_begin_halts_before_the_transaction_applies() {
     let stream = b"BEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;\n\
         SET @@session.sql_mode = 'NO_SUCH_MODE';\nSTART TRANSACTION;\nINSERT INTO t VALUES (2);\nCOMMIT;\n\
         INSERT INTO t VALUES (3);\n";
-    let out = target
-        .client()
-        .host_port("127.0.0.1", proxy.port())
-        .database("p")
-        .arg("--force")
-        .run_with_stdin(stream);
+    let out = replay_forced(&target, &proxy, stream);
     // The SET's own error (1231, wrong value for sql_mode), reported at the COMMIT.
     assert!(out.stderr.contains("ERROR 1231"), "{}", out.stderr);
     assert!(out.stderr.contains("NO_SUCH_MODE"), "{}", out.stderr);
     assert!(out.stderr.contains("this session halted"), "{}", out.stderr);
     assert_eq!(
-        target
-            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
-            .trim(),
+        ids_in_table(&target),
         "1",
         "the transaction after the failed SET, and everything after it, never applied"
     );
     let log = proxy.log();
     assert!(log.contains("sent ahead failed"), "{log}");
+}
+
+/// Replays `stream` into database `p` through `proxy` with `mariadb --force`, which would go on
+/// after an error if replaygate let it.
+fn replay_forced(target: &MariaDb, proxy: &Replaygate, stream: &[u8]) -> ClientOutput {
+    target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("p")
+        .arg("--force")
+        .run_with_stdin(stream)
+}
+
+/// The ids in `p.t`, in order, comma-separated.
+fn ids_in_table(target: &MariaDb) -> String {
+    target
+        .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
+        .trim()
+        .to_owned()
 }
