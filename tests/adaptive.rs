@@ -12,6 +12,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use support::admin::{self, get, status, wait_for_adaptive};
+use support::client::{close_input, send_line};
 use support::proxy::{Replaygate, replaygate_bin};
 use support::server::MariaDb;
 
@@ -186,17 +187,9 @@ fn forced_client(target: &MariaDb, proxy: &Replaygate) -> Child {
         .spawn()
 }
 
-fn send(client: &mut Child, sql: &str) {
-    let stdin = client.stdin.as_mut().expect("client stdin");
-    writeln!(stdin, "{sql}").unwrap();
-    stdin.flush().unwrap();
-}
-
 /// Closes the client's input and returns what it printed on stderr.
-fn finish(mut client: Child) -> String {
-    drop(client.stdin.take());
-    let out = client.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn finish(client: Child) -> String {
+    close_input(client).stderr
 }
 
 #[test]
@@ -215,7 +208,7 @@ fn on_critical_abort_halts_every_session_naming_the_reason_and_stays_aborted() {
     );
     wait_for(admin, "read the load", |a| a["value"] == 0.0);
     let mut client = forced_client(&target, &proxy);
-    send(&mut client, "INSERT INTO t VALUES (1);");
+    send_line(&mut client, "INSERT INTO t VALUES (1);");
     wait_for_count(&target, "1");
 
     target.sql("UPDATE d.load SET v = 9");
@@ -238,12 +231,12 @@ fn on_critical_abort_halts_every_session_naming_the_reason_and_stays_aborted() {
     );
 
     // As `mariadb-binlog | mariadb --comments` sends it: the event header before the statement.
-    send(
+    send_line(
         &mut client,
         "# at 1234\n#241125 17:00:00 server id 1  end_log_pos 1385 CRC32 0x1a2b3c4d \tQuery\t\
          thread_id=5\texec_time=0\terror_code=0\nINSERT INTO t VALUES (2);",
     );
-    send(&mut client, "INSERT INTO t VALUES (3);");
+    send_line(&mut client, "INSERT INTO t VALUES (3);");
     let stderr = finish(client);
     assert!(
         stderr.contains("replay aborted: adaptive load signal query = 9 reached critical_load 6")
@@ -274,7 +267,7 @@ fn on_critical_abort_halts_every_session_naming_the_reason_and_stays_aborted() {
 
     // A session opened after the abort is halted too, and /status shows it while it is open.
     let mut late = forced_client(&target, &proxy);
-    send(&mut late, "INSERT INTO t VALUES (4);");
+    send_line(&mut late, "INSERT INTO t VALUES (4);");
     assert!(
         proxy.wait_for_log_count(
             "This statement was not forwarded",
@@ -340,9 +333,9 @@ fn an_abort_mid_transaction_drains_the_statements_sent_ahead_and_rolls_back() {
     );
     wait_for(admin, "read the load", |a| a["value"] == 0.0);
     let mut client = forced_client(&target, &proxy);
-    send(&mut client, "BEGIN;");
-    send(&mut client, "INSERT INTO t VALUES (1);");
-    send(&mut client, "INSERT INTO t VALUES (2);");
+    send_line(&mut client, "BEGIN;");
+    send_line(&mut client, "INSERT INTO t VALUES (1);");
+    send_line(&mut client, "INSERT INTO t VALUES (2);");
     assert!(
         proxy.wait_for_log_count("sent ahead", 2, Duration::from_secs(30)),
         "{}",
@@ -351,7 +344,7 @@ fn an_abort_mid_transaction_drains_the_statements_sent_ahead_and_rolls_back() {
 
     target.sql("UPDATE d.load SET v = 9");
     wait_for(admin, "aborted", |a| a["state"] == "aborted");
-    send(&mut client, "INSERT INTO t VALUES (3);");
+    send_line(&mut client, "INSERT INTO t VALUES (3);");
     assert!(
         proxy.wait_for_log("This statement was not forwarded", Duration::from_secs(30)),
         "{}",
@@ -360,7 +353,7 @@ fn an_abort_mid_transaction_drains_the_statements_sent_ahead_and_rolls_back() {
     // The client is still connected, yet its transaction no longer holds the row lock of
     // INSERT 1: it was rolled back at the abort, not left open until the client goes away.
     target.sql("SET SESSION innodb_lock_wait_timeout = 1; INSERT INTO d.t VALUES (1)");
-    send(&mut client, "COMMIT;");
+    send_line(&mut client, "COMMIT;");
     let stderr = finish(client);
     assert!(
         stderr.contains("This statement was not forwarded")

@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Child;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use support::admin::{start_with_admin, wait_for_adaptive};
+use support::client::{close_input, send_line};
 use support::process::free_port;
 use support::proxy::Replaygate;
 use support::server::MariaDb;
@@ -44,21 +44,9 @@ fn replay_client(target: &MariaDb, proxy: &Replaygate) -> Child {
         .spawn()
 }
 
-fn send(client: &mut Child, sql: &str) {
-    let stdin = client.stdin.as_mut().expect("client stdin");
-    writeln!(stdin, "{sql}").unwrap();
-    stdin.flush().unwrap();
-}
-
 /// Closes the client's input and checks it replayed everything without an error.
-fn finish(mut client: Child) {
-    drop(client.stdin.take());
-    let out = client.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn finish(client: Child) {
+    close_input(client).assert_success();
 }
 
 fn count(db: &MariaDb) -> String {
@@ -70,7 +58,7 @@ fn count(db: &MariaDb) -> String {
 /// not a race.
 fn send_while_paused(client: &mut Child, proxy: &Replaygate, target: &MariaDb, sql: &str) {
     let before = count(target);
-    send(client, sql);
+    send_line(client, sql);
     assert!(
         proxy.wait_for_log(sql.trim_end_matches(';'), Duration::from_secs(30)),
         "{}",
@@ -127,7 +115,7 @@ fn a_lagging_replica_backs_off_then_pauses_the_replay_until_it_catches_up() {
     // The replica's SQL thread will block on the first row for d.t: its lag grows from there.
     let lock = TableLock::take(&replica, "t");
     let mut client = replay_client(&primary, &proxy);
-    send(&mut client, "INSERT INTO t VALUES (1);");
+    send_line(&mut client, "INSERT INTO t VALUES (1);");
     let paused = wait_for_adaptive(admin, "paused", |a| a["state"] == "paused");
     assert!(paused["value"].as_f64().unwrap() >= 6.0, "{paused}");
     assert_eq!(count(&primary), "1");
@@ -161,7 +149,7 @@ fn a_stopped_or_broken_replica_pauses_the_replay_naming_it_and_why() {
     wait_for_adaptive(admin, "read the lag", |a| a["value"] == 0.0);
     let name = format!("unix:{socket}");
     let mut client = replay_client(&primary, &proxy);
-    send(&mut client, "INSERT INTO t VALUES (1);");
+    send_line(&mut client, "INSERT INTO t VALUES (1);");
 
     // Stopped: Seconds_Behind_Master is NULL. Unknown is not zero: pause.
     replica.sql("STOP SLAVE");
@@ -205,7 +193,7 @@ fn a_stopped_or_broken_replica_pauses_the_replay_naming_it_and_why() {
 
     // Broken: a row the replica already has makes its SQL thread stop with an error.
     replica.sql("SET sql_log_bin = 0; INSERT INTO d.t VALUES (3)");
-    send(&mut client, "INSERT INTO t VALUES (3);");
+    send_line(&mut client, "INSERT INTO t VALUES (3);");
     let broken = wait_for_adaptive(admin, "paused on the broken replica", |a| {
         a["state"] == "paused"
             && a["replicas"][0]["problem"]

@@ -240,6 +240,25 @@ impl MariadbClient {
     }
 }
 
+/// Types `sql` and a newline into a client started with [`MariadbClient::spawn`], flushed at
+/// once, as a person at the prompt would: the client runs it before the test goes on.
+pub fn send_line(client: &mut Child, sql: &str) {
+    let stdin = client.stdin.as_mut().expect("client stdin");
+    writeln!(stdin, "{sql}").unwrap();
+    stdin.flush().unwrap();
+}
+
+/// Closes a spawned client's input and waits for it to exit.
+pub fn close_input(mut client: Child) -> ClientOutput {
+    drop(client.stdin.take());
+    let out = client.wait_with_output().unwrap();
+    ClientOutput {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 fn read_in_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();
