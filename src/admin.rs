@@ -82,6 +82,15 @@ fn describe_metrics() {
         "Time from forwarding a query to the end of the target's answer (throttle wait excluded)"
     );
     describe_gauge!("replaygate_sessions", "Open client sessions");
+    describe_gauge!(
+        "replaygate_in_flight_statements",
+        "Statements sent ahead (--apply-mode pipelined) whose reply is still to come, over all sessions"
+    );
+    describe_gauge!(
+        "replaygate_in_flight_bytes",
+        Unit::Bytes,
+        "Bytes of the statements sent ahead whose reply is still to come, over all sessions"
+    );
     describe_counter!(
         "replaygate_backend_errors_total",
         "Target errors: refused (an ERR for a statement) or lost (the connection failed)"

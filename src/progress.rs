@@ -57,6 +57,7 @@ pub async fn run(ctx: &ProxyContext, interval: Duration) {
                 db = s.database.as_deref().unwrap_or(""),
                 position = s.binlog_position,
                 gtid = s.gtid.as_deref().unwrap_or(""),
+                in_flight = s.in_flight,
                 throttle = state,
                 "progress"
             );

@@ -4,7 +4,8 @@
 
 mod support;
 
-use support::client::{ClientOutput, mariadb_binlog};
+use support::admin;
+use support::client::{ClientOutput, close_input, mariadb_binlog, send_line};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -169,4 +170,64 @@ fn ids_in_table(target: &MariaDb) -> String {
         .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
         .trim()
         .to_owned()
+}
+
+#[test]
+fn statements_in_flight_show_in_status_and_metrics_until_the_target_answers() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
+    let (admin, proxy) =
+        admin::start_with_admin(&target.tcp_addr(), "", &["--apply-mode", "pipelined"]);
+    // Another session holds the row lock on id 2, so the target cannot answer INSERT 2 (nor
+    // INSERT 3, queued behind it on the same connection) until it lets go.
+    let mut locker = target.client().database("d").spawn();
+    send_line(&mut locker, "BEGIN; INSERT INTO t VALUES (2);");
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    for sql in [
+        "BEGIN;",
+        "INSERT INTO t VALUES (1);",
+        "INSERT INTO t VALUES (2);",
+        "INSERT INTO t VALUES (3);",
+    ] {
+        send_line(&mut client, sql);
+    }
+    let session = admin::wait_for_status(
+        admin,
+        "three statements sent ahead",
+        |s| s["sessions"][0].clone(),
+        |s| s["statements"].as_u64() >= Some(4),
+    );
+    assert!(session["in_flight"].as_u64() >= Some(2), "{session}");
+    assert!(
+        admin::metric(admin, "replaygate_in_flight_statements ") >= 2.0,
+        "{}",
+        admin::get(admin, "/metrics")
+    );
+    assert!(admin::metric(admin, "replaygate_in_flight_bytes ") >= 50.0);
+
+    send_line(&mut locker, "ROLLBACK;");
+    send_line(&mut client, "COMMIT;");
+    admin::wait_for_status(
+        admin,
+        "the COMMIT answered",
+        |s| s["sessions"][0].clone(),
+        |s| s["in_flight"] == 0 && s["in_transaction"] == false,
+    );
+    assert_eq!(
+        admin::metric(admin, "replaygate_in_flight_statements "),
+        0.0
+    );
+    assert_eq!(admin::metric(admin, "replaygate_in_flight_bytes "), 0.0);
+    close_input(client).assert_success();
+    close_input(locker).assert_success();
+    assert_eq!(
+        target
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM d.t")
+            .trim(),
+        "1,2,3"
+    );
 }

@@ -114,6 +114,15 @@ pub fn render(report: &StatusReport) -> String {
                 s.statements.to_string(),
                 match &s.halted {
                     Some(why) => format!("HALTED: {why}"),
+                    None if s.in_flight > 0 => format!(
+                        "{}, {} sent ahead",
+                        if s.in_transaction {
+                            "in transaction"
+                        } else {
+                            "ok"
+                        },
+                        s.in_flight
+                    ),
                     None if s.in_transaction => "in transaction".into(),
                     None => "ok".into(),
                 },

@@ -31,7 +31,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use mysql_common::constants::CapabilityFlags;
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
@@ -264,6 +264,7 @@ impl Session {
     /// Copies the session's state to the registry the admin endpoint reads.
     fn publish(&mut self) {
         self.status.observe(&self.state);
+        self.status.in_flight = self.pipeline.in_flight();
         self.status.halted.clone_from(&self.halted);
         self.ctx.registry.publish(&self.status);
     }
@@ -332,15 +333,16 @@ impl Session {
             if !self.pass_gate(cost, text).await? {
                 return Ok(());
             }
-            return match &plan.rewritten {
+            let command = match &plan.rewritten {
                 Some(text) => {
-                    let mut rewritten = Vec::with_capacity(text.len() + 1);
-                    rewritten.push(code::COM_QUERY);
+                    let mut rewritten = BytesMut::with_capacity(text.len() + 1);
+                    rewritten.put_u8(code::COM_QUERY);
                     rewritten.extend_from_slice(text);
-                    self.send_ahead(&rewritten, &plan, &kinds).await
+                    rewritten
                 }
-                None => self.send_ahead(&packet, &plan, &kinds).await,
+                None => packet,
             };
+            return self.send_ahead(command, &plan, &kinds).await;
         }
         if !self.pipeline.is_empty() && !self.drain().await? {
             return Ok(());

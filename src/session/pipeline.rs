@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 
+use bytes::{Buf, BytesMut};
 use tracing::{debug, warn};
 
 use super::Session;
@@ -31,10 +32,18 @@ use crate::sql::{StatementKind, escape_for_message};
 /// writing statements.
 const MAX_IN_FLIGHT: usize = 256;
 
+/// At most this many bytes of statements are held in flight (each is kept until its reply, for
+/// the journal should the target refuse it). Without this bound a stream of 1 MiB INSERTs would
+/// hold 256 MiB; with it, memory stays flat whatever the statements' size, while 8 MiB is still
+/// far more work than the target does in one round trip. A single larger statement is answered
+/// before the next one is read.
+const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+
 /// A statement sent ahead, whose reply is still to be read.
 #[derive(Debug)]
 pub struct InFlight {
-    statement: Vec<u8>,
+    /// The statement's text: the client's own packet (its command byte skipped), not a copy.
+    statement: BytesMut,
     position: StreamPosition,
     /// The sequence id of the reply's first packet (one past the command's frames).
     reply_seq: u8,
@@ -44,7 +53,7 @@ pub struct InFlight {
 #[derive(Debug, Clone)]
 pub struct PipelineFailure {
     pub error: ServerErrorInfo,
-    pub statement: Vec<u8>,
+    pub statement: BytesMut,
     pub position: StreamPosition,
 }
 
@@ -52,6 +61,8 @@ pub struct PipelineFailure {
 #[derive(Debug, Default)]
 pub struct Pipeline {
     in_flight: VecDeque<InFlight>,
+    /// The statements' bytes in `in_flight`.
+    in_flight_bytes: usize,
     /// The target had a transaction open after the last statement that ran synchronously.
     in_transaction: bool,
     /// The first failure among the statements sent ahead, reported at the next drain.
@@ -66,6 +77,36 @@ impl Pipeline {
     /// Statements sent ahead whose replies are still to be read.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    fn push(&mut self, entry: InFlight) {
+        self.in_flight_bytes += entry.statement.len();
+        metrics::gauge!("replaygate_in_flight_statements").increment(1.0);
+        metrics::gauge!("replaygate_in_flight_bytes").increment(entry.statement.len() as f64);
+        self.in_flight.push_back(entry);
+    }
+
+    fn pop(&mut self) -> Option<InFlight> {
+        let entry = self.in_flight.pop_front()?;
+        self.in_flight_bytes -= entry.statement.len();
+        metrics::gauge!("replaygate_in_flight_statements").decrement(1.0);
+        metrics::gauge!("replaygate_in_flight_bytes").decrement(entry.statement.len() as f64);
+        Some(entry)
+    }
+
+    /// Whether the oldest reply must be read before the client's next command: too many
+    /// statements or too many bytes are held.
+    fn is_full(&self) -> bool {
+        self.in_flight.len() >= MAX_IN_FLIGHT
+            || (self.in_flight_bytes > MAX_IN_FLIGHT_BYTES && !self.in_flight.is_empty())
+    }
+}
+
+impl Drop for Pipeline {
+    /// A session that ends on a lost connection still holds statements it never got an answer
+    /// for: they leave the in-flight gauges with it.
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
     }
 }
 
@@ -123,34 +164,34 @@ impl Session {
         self.pipeline.in_transaction = self.state.in_transaction;
     }
 
-    /// Sends a statement ahead and answers the client at once.
+    /// Sends a statement (the whole COM_QUERY packet) ahead and answers the client at once.
     pub(super) async fn send_ahead(
         &mut self,
-        command: &[u8],
+        mut command: BytesMut,
         plan: &QueryPlan,
         kinds: &[StatementKind],
     ) -> Result<(), SessionError> {
-        if self.pipeline.in_flight.len() >= MAX_IN_FLIGHT {
-            self.read_one_reply().await?;
-        }
         self.backend.reset_seq();
         self.backend
-            .send_packet(command)
+            .send_packet(&command)
             .await
             .map_err(SessionError::Backend)?;
         self.backend.flush().await.map_err(SessionError::Backend)?;
         let frames = command.len() / 0xff_ffff + 1;
-        let text = &command[1..];
+        command.advance(1);
         debug!(
             session = self.id,
             in_flight = self.pipeline.in_flight.len() + 1,
             "sent ahead"
         );
-        self.pipeline.in_flight.push_back(InFlight {
-            statement: text.to_vec(),
+        self.pipeline.push(InFlight {
+            statement: command,
             position: StreamPosition::of(&self.state),
             reply_seq: (frames % 256) as u8,
         });
+        while self.pipeline.is_full() {
+            self.read_one_reply().await?;
+        }
         // The target will apply it (or the transaction is rolled back and the session halts):
         // its session effects hold from here on, and a BEGIN has opened the transaction.
         self.apply_effects(plan, plan.statements.len());
@@ -176,7 +217,7 @@ impl Session {
 
     /// Reads the reply to the oldest statement in flight.
     async fn read_one_reply(&mut self) -> Result<(), SessionError> {
-        let Some(entry) = self.pipeline.in_flight.pop_front() else {
+        let Some(entry) = self.pipeline.pop() else {
             return Ok(());
         };
         self.backend.set_seq(entry.reply_seq);

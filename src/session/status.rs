@@ -30,6 +30,9 @@ pub struct SessionStatus {
     /// Bytes of commands received from the client.
     pub bytes_in: u64,
     pub in_transaction: bool,
+    /// Statements sent ahead (`--apply-mode pipelined`) whose reply is still to come.
+    #[serde(default)]
+    pub in_flight: usize,
     /// Why the session refuses everything, when it halted.
     pub halted: Option<String>,
 }

@@ -23,6 +23,16 @@ pub fn get(port: u16, path: &str) -> String {
     body.to_owned()
 }
 
+/// The sum of the `/metrics` samples whose line starts with `prefix` (a metric's name, or its
+/// name and labels up to the closing brace).
+pub fn metric(port: u16, prefix: &str) -> f64 {
+    get(port, "/metrics")
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// `GET /status` as JSON.
 pub fn status(port: u16) -> serde_json::Value {
     serde_json::from_str(&get(port, "/status")).expect("/status is JSON")
