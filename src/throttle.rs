@@ -398,16 +398,27 @@ impl Throttle {
         }
     }
 
+    /// Admits `cost` at once when nothing throttles the replay (no pause, cap or abort): the
+    /// fast path of [`admit`](Self::admit), for a caller that has work to do before it waits.
+    pub fn admit_unthrottled(&self, cost: Cost) -> bool {
+        if !self.control.borrow().unthrottled() {
+            return false;
+        }
+        self.admitted
+            .fetch_add(u64::from(cost.statements), Ordering::Relaxed);
+        true
+    }
+
     /// Waits until the replay is not paused and the caps admit `cost`, then takes it from the
     /// buckets. Returns how long it waited, or why the replay was aborted (before or while it
     /// waited): then nothing may be forwarded.
     pub async fn admit(&self, cost: Cost) -> Result<Duration, Abort> {
+        if self.admit_unthrottled(cost) {
+            return Ok(Duration::ZERO);
+        }
         self.admitted
             .fetch_add(u64::from(cost.statements), Ordering::Relaxed);
         let mut control = self.control.subscribe();
-        if control.borrow_and_update().unthrottled() {
-            return Ok(Duration::ZERO);
-        }
         let started = Instant::now();
         let mut statements = u64::from(cost.statements);
         let mut bytes = cost.bytes;

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::admin;
 use support::client::{ClientOutput, close_input, mariadb_binlog, send_line};
 use support::proxy::Replaygate;
@@ -230,4 +232,36 @@ fn statements_in_flight_show_in_status_and_metrics_until_the_target_answers() {
             .trim(),
         "1,2,3"
     );
+}
+
+#[test]
+fn statements_sent_ahead_reach_the_target_while_the_client_is_idle() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--apply-mode", "pipelined"]);
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    send_line(&mut client, "BEGIN;");
+    send_line(&mut client, "INSERT INTO t VALUES (1);");
+    assert!(
+        proxy.wait_for_log_count("sent ahead", 2, Duration::from_secs(30)),
+        "{}",
+        proxy.log()
+    );
+    // The client sends nothing more, yet the target runs the INSERT: its transaction holds the
+    // row, so another session's INSERT of the same key waits for it and times out.
+    let competing = target
+        .client()
+        .database("d")
+        .run_sql("SET SESSION innodb_lock_wait_timeout = 1; INSERT INTO t VALUES (1)");
+    assert!(
+        competing.stderr.contains("Lock wait timeout exceeded"),
+        "the row was not locked by the replay's open transaction: {competing:?}"
+    );
+    send_line(&mut client, "COMMIT;");
+    close_input(client).assert_success();
+    assert_eq!(target.sql("SELECT COUNT(*) FROM d.t").trim(), "1");
 }

@@ -141,6 +141,18 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         }
     }
 
+    /// Whether the peer has sent anything not yet read, or does within `window` (busy polling
+    /// first, as reads do). End of stream counts: the next read reports it.
+    pub async fn wait_readable(&mut self, window: Duration) -> Result<bool, ProtocolError> {
+        if !self.read_buf.is_empty() || self.poll_socket()? {
+            return Ok(true);
+        }
+        match tokio::time::timeout(window, self.io.readable()).await {
+            Ok(ready) => ready.map(|()| true).map_err(ProtocolError::from),
+            Err(_elapsed) => Ok(false),
+        }
+    }
+
     /// Like [`read_packet`](Self::read_packet), but the peer closing the connection is an error.
     pub async fn expect_packet(&mut self) -> Result<BytesMut, ProtocolError> {
         self.read_packet()
@@ -188,6 +200,11 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether packets are queued that no flush has written yet.
+    pub fn has_queued_writes(&self) -> bool {
+        !self.write_buf.is_empty()
     }
 
     /// Writes everything queued.
@@ -334,5 +351,28 @@ mod tests {
             rx.read_packet().await.unwrap().is_none(),
             "end of stream between packets"
         );
+    }
+
+    #[tokio::test]
+    async fn wait_readable_says_whether_the_peer_spoke_within_the_window() {
+        let (a, b) = tokio::net::UnixStream::pair().unwrap();
+        let mut tx = PacketStream::new(crate::protocol::Socket::Unix(a), usize::MAX);
+        let mut rx = PacketStream::new(crate::protocol::Socket::Unix(b), usize::MAX);
+        let window = Duration::from_millis(5);
+        assert!(!rx.wait_readable(window).await.unwrap(), "silence");
+        tx.send_packet(b"queued").await.unwrap();
+        assert!(tx.has_queued_writes());
+        assert!(
+            !rx.wait_readable(window).await.unwrap(),
+            "a queued packet is not sent until the flush"
+        );
+        tx.flush().await.unwrap();
+        assert!(!tx.has_queued_writes());
+        assert!(rx.wait_readable(window).await.unwrap());
+        // Waiting consumed nothing: the packet is still there to read.
+        assert_eq!(&rx.read_packet().await.unwrap().unwrap()[..], b"queued");
+        tx.shutdown().await;
+        assert!(rx.wait_readable(window).await.unwrap(), "end of stream");
+        assert!(rx.read_packet().await.unwrap().is_none());
     }
 }

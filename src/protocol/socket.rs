@@ -22,11 +22,15 @@ pub enum Socket {
     Unix(UnixStream),
 }
 
-/// A stream that can hand over what has already arrived without waiting for more.
+/// A stream that can hand over what has already arrived without waiting for more, and say when
+/// something has.
 pub trait ReadNow {
     /// Reads what has already arrived into `buf`: `Ok(None)` when nothing has (the call would
     /// block), `Ok(Some(0))` at end of stream.
     fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Completes once a read would not block (bytes or end of stream arrived). Cancel-safe.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
 }
 
 impl ReadNow for Socket {
@@ -51,12 +55,24 @@ impl ReadNow for Socket {
             Err(e) => Err(e),
         }
     }
+
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.readable().await,
+            Self::Unix(s) => s.readable().await,
+        }
+    }
 }
 
-/// In-memory pipes (unit tests) have nothing to poll: their reads always go through the task.
+/// In-memory pipes (unit tests) have nothing to poll: their reads always go through the task,
+/// and they never say in advance that one would succeed.
 impl ReadNow for tokio::io::DuplexStream {
     fn read_now(&mut self, _buf: &mut [u8]) -> io::Result<Option<usize>> {
         Ok(None)
+    }
+
+    async fn readable(&self) -> io::Result<()> {
+        std::future::pending().await
     }
 }
 

@@ -31,6 +31,11 @@ impl Session {
         cost: Cost,
         stmt: &[u8],
     ) -> Result<bool, SessionError> {
+        if self.ctx.throttle.admit_unthrottled(cost) {
+            return Ok(true);
+        }
+        // About to wait, perhaps for long (a pause): what was sent ahead goes to the target now.
+        self.backend.flush().await.map_err(SessionError::Backend)?;
         match self.ctx.throttle.admit(cost).await {
             Ok(waited) => {
                 if waited.as_secs() >= 1 {

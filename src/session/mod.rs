@@ -164,6 +164,7 @@ impl Session {
     /// The command loop.
     async fn run(&mut self) -> Result<(), SessionError> {
         loop {
+            self.flush_sent_ahead().await?;
             self.client.reset_seq();
             self.backend.reset_seq();
             let Some(packet) = self

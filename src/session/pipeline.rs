@@ -13,6 +13,7 @@
 //! failure is reported no later than the COMMIT of its transaction.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tracing::{debug, warn};
@@ -38,6 +39,10 @@ const MAX_IN_FLIGHT: usize = 256;
 /// far more work than the target does in one round trip. A single larger statement is answered
 /// before the next one is read.
 const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long statements sent ahead may wait in replaygate's write buffer for the client's next
+/// command (see [`Session::flush_sent_ahead`]).
+const SEND_AHEAD_WINDOW: Duration = Duration::from_millis(1);
 
 /// A statement sent ahead, whose reply is still to be read.
 #[derive(Debug)]
@@ -164,6 +169,28 @@ impl Session {
         self.pipeline.in_transaction = self.state.in_transaction;
     }
 
+    /// Statements sent ahead are queued, not written one by one: before the session waits for
+    /// the client's next command, the queue goes to the target unless that command arrives
+    /// within [`SEND_AHEAD_WINDOW`]. A replay client sends its next statement within
+    /// microseconds of the OK, so a transaction's statements reach the target in one write, read
+    /// by one wake-up of the target's thread instead of one per statement, and nothing waits in
+    /// the queue longer than the window. (A COMMIT, anything run synchronously, and a full
+    /// write buffer write the queue at once.)
+    pub(super) async fn flush_sent_ahead(&mut self) -> Result<(), SessionError> {
+        if !self.backend.has_queued_writes() {
+            return Ok(());
+        }
+        let more_coming = self
+            .client
+            .wait_readable(SEND_AHEAD_WINDOW)
+            .await
+            .map_err(SessionError::Client)?;
+        if !more_coming {
+            self.backend.flush().await.map_err(SessionError::Backend)?;
+        }
+        Ok(())
+    }
+
     /// Sends a statement (the whole COM_QUERY packet) ahead and answers the client at once.
     pub(super) async fn send_ahead(
         &mut self,
@@ -176,7 +203,6 @@ impl Session {
             .send_packet(&command)
             .await
             .map_err(SessionError::Backend)?;
-        self.backend.flush().await.map_err(SessionError::Backend)?;
         let frames = command.len() / 0xff_ffff + 1;
         command.advance(1);
         debug!(
@@ -220,6 +246,8 @@ impl Session {
         let Some(entry) = self.pipeline.pop() else {
             return Ok(());
         };
+        // Its statement may still be queued (see `flush_sent_ahead`).
+        self.backend.flush().await.map_err(SessionError::Backend)?;
         self.backend.set_seq(entry.reply_seq);
         let mut tracker = ResponseTracker::new(ReplyShape::ResultSets, self.caps);
         loop {
