@@ -22,14 +22,17 @@
 //! Run with `cargo bench --bench replay`. Sizes: `REPLAYGATE_BENCH_SMALL` (statements, default
 //! 20000), `REPLAYGATE_BENCH_ROWS` (dump rows, default 400000), `REPLAYGATE_BENCH_ROUNDS` (timed
 //! rounds per route, default 5), `REPLAYGATE_BENCH_WARMUP` (untimed round pairs first, default 1),
-//! `REPLAYGATE_BENCH_SPIN` (low-priority busy loops during the run, default 1 (0 in a smoke run);
-//! see [`Spinners`]).
+//! `REPLAYGATE_BENCH_SPIN` (low-priority busy loops during the run, default 1, 0 in a smoke run;
+//! see [`Spinners`]), `REPLAYGATE_BENCH_IDLE` (default 1: then the small statements are measured
+//! again with no busy loop; 0 skips that).
 //! `REPLAYGATE_BENCH_SAVE_STREAMS=DIR` also writes the two streams there (to replay or profile by
 //! hand). Without `--bench` (as `cargo test --benches` runs it) it does a tiny smoke run instead.
 //! Progress goes to stderr; the Markdown table of results to stdout.
 
 #[path = "knobs.rs"]
 mod knobs;
+#[path = "machine.rs"]
+mod machine;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -41,6 +44,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use knobs::env_or;
+use machine::{Spinners, load_average};
 use support::client::{MariadbClient, mariadb_binlog};
 use support::process::{proc_status_kib, send_signal};
 use support::proxy::Replaygate;
@@ -58,6 +62,8 @@ struct Config {
     warmup: usize,
     /// Low-priority busy loops kept running during the run (see [`Spinners`]).
     spinners: usize,
+    /// Also measure the latency-bound workloads with no busy loop (the "idle" machine).
+    idle: bool,
     smoke: bool,
 }
 
@@ -65,10 +71,10 @@ impl Config {
     /// `cargo bench` passes `--bench`; anything else (e.g. `cargo test --benches`) is a smoke run.
     fn from_env_and_args() -> Self {
         let smoke = !std::env::args().any(|a| a == "--bench");
-        let (small, rows, rounds, warmup, spinners) = if smoke {
-            (300, 3_000, 1, 0, 0)
+        let (small, rows, rounds, warmup, spinners, idle) = if smoke {
+            (300, 3_000, 1, 0, 0, 0)
         } else {
-            (20_000, 400_000, 5, 1, 1)
+            (20_000, 400_000, 5, 1, 1, 1)
         };
         Config {
             small_statements: env_or("REPLAYGATE_BENCH_SMALL", small),
@@ -76,6 +82,7 @@ impl Config {
             rounds: env_or("REPLAYGATE_BENCH_ROUNDS", rounds).max(1),
             warmup: env_or("REPLAYGATE_BENCH_WARMUP", warmup),
             spinners: env_or("REPLAYGATE_BENCH_SPIN", spinners),
+            idle: env_or("REPLAYGATE_BENCH_IDLE", idle) > 0,
             smoke,
         }
     }
@@ -92,6 +99,9 @@ struct Workload {
     prepare: String,
     /// Whether the client is started with `--database=<database>` (a dump has no `USE`).
     client_uses_database: bool,
+    /// Its time is round trips, which the machine's idle wake-ups dominate: it is measured on
+    /// the idle machine too (see [`Spinners`]).
+    latency_bound: bool,
     /// Extra `replaygate serve` flags this stream needs to pass.
     proxy_args: &'static [&'static str],
     expected: TableState,
@@ -144,6 +154,8 @@ struct TableState {
 #[derive(Debug)]
 struct Measurement {
     name: &'static str,
+    /// How busy the machine was kept: "busy (N loops)" or "idle".
+    machine: String,
     stream_bytes: usize,
     statements: u64,
     rows: u64,
@@ -180,62 +192,25 @@ fn main() {
     let load_before = load_average();
     let workloads = generate_workloads(&config);
     let spinners = Spinners::start(config.spinners);
-    let results: Vec<Measurement> = workloads
+    let busy = if config.spinners == 0 {
+        "as found".to_string()
+    } else {
+        format!("busy ({} loop)", config.spinners)
+    };
+    let mut results: Vec<Measurement> = workloads
         .iter()
-        .map(|workload| measure(workload, &config))
+        .map(|workload| measure(workload, &config, &busy))
         .collect();
     drop(spinners);
+    if config.idle && config.spinners > 0 {
+        results.extend(
+            workloads
+                .iter()
+                .filter(|w| w.latency_bound)
+                .map(|workload| measure(workload, &config, "idle")),
+        );
+    }
     print_report(&config, &results, &load_before);
-}
-
-/// `nice -n 19` busy loops, one per count, for as long as this value lives.
-///
-/// On a small VM a ping-pong workload's time is dominated by waking idle vCPUs: with nothing else
-/// running, every round trip pays for a halted CPU to come back. Other work on the machine (a
-/// build, another test) hides that cost, so the same replay runs up to 3.5x faster on a busy
-/// machine than on an idle one, and a run flips between the two whenever someone else starts a
-/// build. One busy loop (the default) keeps a vCPU awake, so every round sees the "busy" regime;
-/// `REPLAYGATE_BENCH_SPIN=0` measures the machine as it happens to be. Each loop also ends by
-/// itself once this process is gone.
-struct Spinners(Vec<std::process::Child>);
-
-impl Spinners {
-    fn start(count: usize) -> Self {
-        let parent = std::process::id().to_string();
-        let loops = (0..count)
-            .map(|_| {
-                Command::new("nice")
-                    .args(["-n", "19", "sh", "-c"])
-                    .arg(r#"while kill -0 "$1" 2>/dev/null; do :; done"#)
-                    .args(["replaygate-bench-spinner", &parent])
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .expect("spawn a busy loop (nice, sh)")
-            })
-            .collect();
-        Spinners(loops)
-    }
-}
-
-impl Drop for Spinners {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The first three fields of `/proc/loadavg`.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// Builds both streams on one private statement-format source server (dropped afterwards).
@@ -303,6 +278,7 @@ fn small_statement_workload(source: &MariaDb, count: usize) -> Workload {
         database: "small",
         prepare: SMALL_TABLE.to_string(),
         client_uses_database: false,
+        latency_bound: true,
         proxy_args: &[],
         expected: table_state(source, "small"),
         variants: vec![
@@ -342,6 +318,7 @@ fn bulk_dump_workload(source: &MariaDb, rows: usize) -> Workload {
         database: "bulk",
         prepare: String::new(),
         client_uses_database: true,
+        latency_bound: false,
         // Every mariadb-dump starts each table with `DROP TABLE IF EXISTS` under
         // FOREIGN_KEY_CHECKS=0, which the shipped policy halts: an operator restoring a dump
         // allows it explicitly.
@@ -391,7 +368,7 @@ fn table_state(server: &MariaDb, database: &str) -> TableState {
 }
 
 /// Alternating direct/proxy rounds of one workload on one fresh target server.
-fn measure(workload: &Workload, config: &Config) -> Measurement {
+fn measure(workload: &Workload, config: &Config, machine: &str) -> Measurement {
     let target = MariaDb::start_with(ServerOptions {
         server_id: 2,
         ..ServerOptions::default()
@@ -421,6 +398,7 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
     let baseline = questions_baseline(&target);
     let mut result = Measurement {
         name: workload.name,
+        machine: machine.to_string(),
         stream_bytes: workload.stream.len(),
         statements: 0,
         rows: workload.expected.rows,
@@ -444,7 +422,7 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
         let client = with_workload_flags(target.client(), workload);
         let r = replay_round(&target, &client, workload, baseline, target_pid, None);
         eprintln!(
-            "{}: round {round}{warm} direct {:.3}s ({} statements; target CPU {:.2}s; load {})",
+            "{} ({machine}): round {round}{warm} direct {:.3}s ({} statements; target CPU {:.2}s; load {})",
             workload.name,
             r.seconds,
             r.statements,
@@ -471,7 +449,7 @@ fn measure(workload: &Workload, config: &Config) -> Measurement {
                 proxy.pid(),
             );
             eprintln!(
-                "{}: round {round}{warm} {} {:.3}s (CPU s: proxy {:.2}, target {:.2})",
+                "{} ({machine}): round {round}{warm} {} {:.3}s (CPU s: proxy {:.2}, target {:.2})",
                 workload.name, timings.variant.label, r.seconds, r.proxy_cpu, r.target_cpu,
             );
             if timed {
@@ -631,11 +609,11 @@ fn print_report(config: &Config, results: &[Measurement], load_before: &str) {
         println!("Smoke run (not a measurement; run `cargo bench --bench replay`).\n");
     }
     println!(
-        "| workload | route | rounds | direct median (s) | replaygate median (s) | ratio | target \
+        "| workload | machine | route | rounds | direct median (s) | replaygate median (s) | ratio | target \
          | min direct / min replaygate (s) | stmt/s direct / replaygate | replaygate CPU µs/stmt \
          | peak RSS |"
     );
-    println!("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
     for m in results {
         for v in &m.variants {
             println!("{}", table_row(m, v));
@@ -643,15 +621,21 @@ fn print_report(config: &Config, results: &[Measurement], load_before: &str) {
     }
     println!();
     println!(
-        "- machine: {} CPUs; load average before {load_before}, after {}; busy loops: {}",
+        "- machine: {} CPUs; load average before {load_before}, after {}; busy loops: {}{}",
         thread::available_parallelism().map_or(0, usize::from),
         load_average(),
-        config.spinners
+        config.spinners,
+        if config.idle && config.spinners > 0 {
+            ", then none for the idle rows"
+        } else {
+            ""
+        }
     );
     for m in results {
         println!(
-            "- {}: {:.1} MiB, {} statements, {} rows; direct rounds: {} (mariadbd CPU s: {})",
+            "- {} ({}): {:.1} MiB, {} statements, {} rows; direct rounds: {} (mariadbd CPU s: {})",
             m.name,
+            m.machine,
             m.stream_bytes as f64 / (1024.0 * 1024.0),
             m.statements,
             m.rows,
@@ -660,8 +644,9 @@ fn print_report(config: &Config, results: &[Measurement], load_before: &str) {
         );
         for v in &m.variants {
             println!(
-                "- {}, {}: rounds {}; CPU s replaygate {}, mariadbd {}",
+                "- {} ({}), {}: rounds {}; CPU s replaygate {}, mariadbd {}",
                 m.name,
+                m.machine,
                 v.variant.label,
                 seconds_list(&v.seconds),
                 seconds_list(&v.proxy_cpu),
@@ -684,9 +669,10 @@ fn table_row(m: &Measurement, v: &VariantTimings) -> String {
         format!("{:.1} MiB", kib as f64 / 1024.0)
     });
     format!(
-        "| {} | {} | {} | {direct:.3} | {proxy:.3} | {ratio:.3}x | ≤ {target}x {verdict} \
+        "| {} | {} | {} | {} | {direct:.3} | {proxy:.3} | {ratio:.3}x | ≤ {target}x {verdict} \
          | {min_direct:.3} / {min_proxy:.3} ({:.3}x) | {:.0} / {:.0} | {:.1} | {rss} |",
         m.name,
+        m.machine,
         v.variant.label,
         m.direct.len(),
         min_proxy / min_direct,
