@@ -250,3 +250,65 @@ fn metrics_and_status_show_what_was_sent_and_where_the_replay_is() {
     );
     assert_eq!(rows(&target), N);
 }
+
+#[test]
+fn caps_and_pauses_hold_for_prepared_statements_too() {
+    use mysql_async::prelude::*;
+    const N: usize = 60;
+    let target = target_with_table();
+    let admin = free_port();
+    let admin_arg = admin.to_string();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &["--admin", &admin_arg, "--max-statements-per-sec", "30"],
+    );
+    let url = format!(
+        "mysql://root@127.0.0.1:{}/d?prefer_socket=false",
+        proxy.port()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut conn = runtime
+        .block_on(mysql_async::Conn::from_url(url))
+        .expect("connect through replaygate");
+    let started = Instant::now();
+    runtime.block_on(async {
+        let insert = conn
+            .prep("INSERT INTO t VALUES (?, 'prepared')")
+            .await
+            .unwrap();
+        for id in 1..=N {
+            conn.exec_drop(&insert, (id,)).await.unwrap();
+        }
+    });
+    // 60 executions at 30/s: at least the last 30 wait for tokens (the bucket may start full).
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{N} prepared INSERTs under a 30/s cap took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(rows(&target), N);
+
+    json(admin, "POST", "/pause", "");
+    let late = thread::spawn(move || {
+        runtime.block_on(async move {
+            conn.exec_drop("INSERT INTO t VALUES (?, 'late')", (N + 1,))
+                .await
+                .unwrap();
+            conn.disconnect().await.unwrap();
+        });
+    });
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rows(&target), N, "nothing is executed while paused");
+    json(admin, "POST", "/resume", "");
+    late.join().unwrap();
+    assert_eq!(
+        rows(&target),
+        N + 1,
+        "the execution went on after the resume"
+    );
+    let (_, metrics) = http(admin, "GET", "/metrics", "");
+    assert!(
+        metrics.contains(r#"replaygate_statements_total{kind="execute",verdict="allow"} 61"#),
+        "{metrics}"
+    );
+}

@@ -82,6 +82,7 @@ pub fn name(command: u8) -> &'static str {
         COM_STMT_EXECUTE => "COM_STMT_EXECUTE",
         COM_STMT_CLOSE => "COM_STMT_CLOSE",
         COM_STMT_FETCH => "COM_STMT_FETCH",
+        COM_STMT_BULK_EXECUTE => "COM_STMT_BULK_EXECUTE",
         COM_RESET_CONNECTION => "COM_RESET_CONNECTION",
         0x0e => "COM_PING",
         0x1b => "COM_SET_OPTION",

@@ -24,6 +24,7 @@ mod enforce;
 pub mod error;
 pub mod guard;
 mod pipeline;
+mod prepared;
 pub mod query;
 pub mod state;
 pub mod status;
@@ -45,7 +46,6 @@ use self::state::{SessionState, StreamPosition};
 use self::status::{SessionRegistry, SessionStatus};
 use crate::config::Settings;
 use crate::journal::SharedJournal;
-use crate::policy::Intervention;
 use crate::protocol::command::{self, ReplyShape, Unsupported, code};
 use crate::protocol::handshake::ServerGreeting;
 use crate::protocol::reply::err_packet;
@@ -234,6 +234,7 @@ impl Session {
                 }
             }
             code::COM_STMT_PREPARE => self.prepare(packet).await?,
+            code::COM_STMT_EXECUTE | code::COM_STMT_BULK_EXECUTE => self.execute(packet).await?,
             code::COM_CHANGE_USER => self.change_user(packet).await?,
             code::COM_RESET_CONNECTION => {
                 let outcome = self.forward(&packet, ReplyShape::Single).await?;
@@ -455,35 +456,6 @@ impl Session {
                 statement = %escape_for_message(&text[stmt.range.clone()], 120),
                 "statement"
             );
-        }
-    }
-
-    /// COM_STMT_PREPARE text is checked and judged like a query's. A statement the guard would
-    /// withhold cannot be quarantined at prepare time (it runs later, on EXECUTE): it is halted
-    /// or rejected instead.
-    async fn prepare(&mut self, packet: BytesMut) -> Result<(), SessionError> {
-        let plan = self.inspect(&packet[1..]);
-        if let Some(refusal) = &plan.refusal {
-            return self.refuse_statement(refusal).await;
-        }
-        let stmt = &packet[1..];
-        let judgement = self.guard.judge(
-            stmt,
-            self.state.event.as_ref(),
-            &self.state,
-            &self.ctx.settings.policy,
-            &self.lex,
-        );
-        match judgement.verdict.action.intervention() {
-            None => {
-                self.forward(&packet, ReplyShape::Prepare).await?;
-                Ok(())
-            }
-            Some(Intervention::Halt) => {
-                self.halt(stmt, &judgement, Some("in a prepared statement"))
-                    .await
-            }
-            Some(_) => self.intervene(stmt, &judgement, Intervention::Reject).await,
         }
     }
 
