@@ -112,12 +112,24 @@ fn pause_and_resume_over_the_admin_api_keep_the_client_connected() {
         assert!(Instant::now() < deadline, "the replay did not start");
         thread::sleep(Duration::from_millis(20));
     }
+    // The session's rate shows it running (only ever under the 200/s cap, with a burst)...
+    let running = support::admin::wait_for_status(
+        admin,
+        "a rate",
+        |s| s["sessions"][0]["statements_per_sec"].clone(),
+        |r| r.as_f64().is_some_and(|r| r > 0.0),
+    );
+    assert!(running.as_f64().unwrap() < 400.0, "{running}");
     let paused = json(admin, "POST", "/pause", "");
     assert_eq!(paused["paused"], true, "{paused}");
     thread::sleep(Duration::from_millis(300));
     let before = rows(&target);
+    json(admin, "GET", "/status", "");
     thread::sleep(Duration::from_millis(1500));
     assert_eq!(rows(&target), before, "nothing is applied while paused");
+    // ... and falls to zero while it is paused.
+    let status = json(admin, "GET", "/status", "");
+    assert_eq!(status["sessions"][0]["statements_per_sec"], 0.0, "{status}");
     assert!(before < 400, "the replay was paused before its end");
     assert!(
         client.try_wait().unwrap().is_none(),

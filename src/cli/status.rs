@@ -99,7 +99,7 @@ pub fn render(report: &StatusReport) -> String {
         out.push_str("no open sessions\n");
         return out;
     }
-    let rows: Vec<[String; 9]> = report
+    let rows: Vec<[String; 10]> = report
         .sessions
         .iter()
         .map(|s| {
@@ -112,6 +112,11 @@ pub fn render(report: &StatusReport) -> String {
                 s.binlog_position.map_or("-".into(), |p| p.to_string()),
                 s.gtid.clone().unwrap_or_else(|| "-".into()),
                 s.statements.to_string(),
+                format!(
+                    "{:.0}/s {:.2} MB/s",
+                    s.statements_per_sec,
+                    s.bytes_per_sec / 1e6
+                ),
                 match &s.halted {
                     Some(why) => format!("HALTED: {why}"),
                     None if s.in_flight > 0 => format!(
@@ -138,6 +143,7 @@ pub fn render(report: &StatusReport) -> String {
         "POSITION",
         "GTID",
         "STATEMENTS",
+        "RATE",
         "STATE",
     ];
     let mut widths = header.map(str::len);

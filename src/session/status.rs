@@ -4,9 +4,13 @@
 //! A session writes its snapshot after each command (one short lock, a few small copies); the
 //! readers (`GET /status`, the progress task) copy the whole map under the same short lock. No
 //! reader ever waits on a session's I/O, and no session waits on a reader's.
+//!
+//! Rates are computed on the readers' side, from the counters at successive reads: a session
+//! that goes quiet publishes nothing more, and its rate must still fall to zero.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +33,12 @@ pub struct SessionStatus {
     pub statements: u64,
     /// Bytes of commands received from the client.
     pub bytes_in: u64,
+    /// Statements acknowledged per second, over the last second or more (see [`RATE_WINDOW`]).
+    #[serde(default)]
+    pub statements_per_sec: f64,
+    /// Bytes received per second, over the same window.
+    #[serde(default)]
+    pub bytes_per_sec: f64,
     pub in_transaction: bool,
     /// Statements sent ahead (`--apply-mode pipelined`) whose reply is still to come.
     #[serde(default)]
@@ -52,10 +62,46 @@ impl SessionStatus {
     }
 }
 
+/// A read of the registry less than this after the last rate sample keeps the rates it has:
+/// shorter windows would make them jitter with every command.
+pub const RATE_WINDOW: Duration = Duration::from_secs(1);
+
 /// The open sessions' snapshots, shared by the sessions (writers) and the admin (reader).
 #[derive(Debug, Clone, Default)]
 pub struct SessionRegistry {
-    sessions: Arc<Mutex<HashMap<u64, SessionStatus>>>,
+    sessions: Arc<Mutex<HashMap<u64, Entry>>>,
+}
+
+/// A session's last snapshot and the counters its rates are measured from.
+#[derive(Debug)]
+struct Entry {
+    status: SessionStatus,
+    sampled_at: Instant,
+    statements_then: u64,
+    bytes_then: u64,
+    statements_per_sec: f64,
+    bytes_per_sec: f64,
+}
+
+impl Entry {
+    /// The snapshot with its rates, sampled anew when the window has passed.
+    fn read(&mut self, now: Instant) -> SessionStatus {
+        let elapsed = now.saturating_duration_since(self.sampled_at);
+        if elapsed >= RATE_WINDOW {
+            let secs = elapsed.as_secs_f64();
+            let s = &self.status;
+            self.statements_per_sec =
+                s.statements.saturating_sub(self.statements_then) as f64 / secs;
+            self.bytes_per_sec = s.bytes_in.saturating_sub(self.bytes_then) as f64 / secs;
+            (self.sampled_at, self.statements_then, self.bytes_then) =
+                (now, s.statements, s.bytes_in);
+        }
+        SessionStatus {
+            statements_per_sec: self.statements_per_sec,
+            bytes_per_sec: self.bytes_per_sec,
+            ..self.status.clone()
+        }
+    }
 }
 
 impl SessionRegistry {
@@ -63,9 +109,19 @@ impl SessionRegistry {
     pub fn publish(&self, status: &SessionStatus) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         match sessions.get_mut(&status.id) {
-            Some(entry) => entry.clone_from(status),
+            Some(entry) => entry.status.clone_from(status),
             None => {
-                sessions.insert(status.id, status.clone());
+                sessions.insert(
+                    status.id,
+                    Entry {
+                        status: status.clone(),
+                        sampled_at: Instant::now(),
+                        statements_then: status.statements,
+                        bytes_then: status.bytes_in,
+                        statements_per_sec: 0.0,
+                        bytes_per_sec: 0.0,
+                    },
+                );
             }
         }
     }
@@ -79,14 +135,54 @@ impl SessionRegistry {
 
     /// Every open session, by id.
     pub fn snapshot(&self) -> Vec<SessionStatus> {
+        self.snapshot_at(Instant::now())
+    }
+
+    fn snapshot_at(&self, now: Instant) -> Vec<SessionStatus> {
         let mut all: Vec<SessionStatus> = self
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
+            .values_mut()
+            .map(|entry| entry.read(now))
             .collect();
         all.sort_by_key(|s| s.id);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(statements: u64, bytes_in: u64) -> SessionStatus {
+        SessionStatus {
+            id: 7,
+            statements,
+            bytes_in,
+            ..SessionStatus::default()
+        }
+    }
+
+    #[test]
+    fn rates_follow_the_counters_between_reads_and_fall_to_zero_when_quiet() {
+        let registry = SessionRegistry::default();
+        registry.publish(&session(100, 1_000));
+        let start = registry.sessions.lock().unwrap()[&7].sampled_at;
+        let at = |secs: f64| start + Duration::from_secs_f64(secs);
+
+        assert_eq!(registry.snapshot_at(at(0.5))[0].statements_per_sec, 0.0);
+        registry.publish(&session(400, 31_000));
+        let read = &registry.snapshot_at(at(2.0))[0];
+        assert_eq!(read.statements_per_sec, 150.0);
+        assert_eq!(read.bytes_per_sec, 15_000.0);
+        // Within the window the rates hold; the session's own counters are always current.
+        registry.publish(&session(401, 31_010));
+        let read = &registry.snapshot_at(at(2.5))[0];
+        assert_eq!((read.statements, read.statements_per_sec), (401, 150.0));
+        // Quiet since: the next window shows only what came in it.
+        let read = &registry.snapshot_at(at(12.0))[0];
+        assert_eq!(read.statements_per_sec, 0.1);
+        assert_eq!(registry.snapshot_at(at(20.0))[0].statements_per_sec, 0.0);
     }
 }
