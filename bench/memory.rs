@@ -28,7 +28,8 @@
 //! datadir per stream run in /tmp, removed afterwards). Knobs:
 //! `REPLAYGATE_BENCH_STREAM_MB` (stream size in MiB, default 1024), `REPLAYGATE_BENCH_STATEMENT_KB`
 //! (INSERT size in KiB, default 1024), `REPLAYGATE_BENCH_TXN_STATEMENTS` (INSERTs per chunk
-//! transaction, default 256: pipelined apply holds up to 256 statements in flight),
+//! transaction, default 256: pipelined apply holds up to 256 statements, or 8 MiB of them, in
+//! flight),
 //! `REPLAYGATE_BENCH_BIG_MB` (the single statement's value in MiB, default 200),
 //! `REPLAYGATE_BENCH_MODES` (default `sync,pipelined`). Without `--bench` (as `cargo test
 //! --benches` runs it) it does a tiny smoke run instead. Progress goes to stderr; the Markdown
