@@ -21,6 +21,39 @@ pub struct Lexer<'a> {
     in_versioned: bool,
 }
 
+/// The significant tokens of one statement: everything up to, not including, its first
+/// top-level `;` (then it ends for good). What the grammars read a statement through.
+#[derive(Clone, Debug)]
+pub struct StatementTokens<'a> {
+    lexer: Lexer<'a>,
+    ended: bool,
+}
+
+impl<'a> StatementTokens<'a> {
+    pub fn new(src: &'a [u8], opts: &LexOptions) -> Self {
+        Self {
+            lexer: Lexer::new(src, opts),
+            ended: false,
+        }
+    }
+}
+
+impl Iterator for StatementTokens<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        if self.ended {
+            return None;
+        }
+        let token = self.lexer.next_significant();
+        if token.is_none_or(|t| t.kind == TokenKind::Semicolon) {
+            self.ended = true;
+            return None;
+        }
+        token
+    }
+}
+
 /// Bytes that may appear in an unquoted identifier; bytes >= 0x80 are parts of
 /// multi-byte characters, which the server accepts in identifiers.
 pub fn is_ident_byte(b: u8) -> bool {
@@ -536,5 +569,18 @@ mod tests {
             kinds,
             [TokenKind::Word, TokenKind::Whitespace, TokenKind::Word]
         );
+    }
+
+    #[test]
+    fn statement_tokens_end_at_the_first_top_level_semicolon() {
+        let src = b"INSERT /* ; */ INTO t VALUES (';') -- ;\n; DROP TABLE t;";
+        let words: Vec<_> = StatementTokens::new(src, &MYSQL57)
+            .map(|t| std::string::String::from_utf8_lossy(t.text(src)).into_owned())
+            .collect();
+        assert_eq!(words, ["INSERT", "INTO", "t", "VALUES", "(", "';'", ")"]);
+        let mut tokens = StatementTokens::new(b"COMMIT; BEGIN", &MYSQL57);
+        assert!(tokens.next().is_some());
+        assert!(tokens.next().is_none());
+        assert!(tokens.next().is_none(), "ended for good");
     }
 }

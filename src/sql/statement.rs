@@ -7,7 +7,7 @@
 //! the target would execute is what counts. Anything unrecognised or not parseable yields
 //! no effect, as a statement the server rejects changes nothing.
 
-use super::lexer::Lexer;
+use super::lexer::StatementTokens;
 use super::set_statement::parse_set;
 use super::token::{LexOptions, Token, TokenKind};
 
@@ -97,46 +97,32 @@ pub fn session_effects(stmt: &[u8], opts: &LexOptions) -> Vec<SessionEffect> {
 
 /// Significant tokens of one statement, with one token of look-ahead; ends at `;`.
 pub(super) struct Tokens<'a> {
-    lexer: Lexer<'a>,
+    tokens: StatementTokens<'a>,
     pub(super) src: &'a [u8],
     pub(super) no_backslash_escapes: bool,
     peeked: Option<Option<Token>>,
-    ended: bool,
 }
 
 impl<'a> Tokens<'a> {
     fn new(src: &'a [u8], opts: &LexOptions) -> Self {
         Self {
-            lexer: Lexer::new(src, opts),
+            tokens: StatementTokens::new(src, opts),
             src,
             no_backslash_escapes: opts.no_backslash_escapes,
             peeked: None,
-            ended: false,
         }
-    }
-
-    fn advance(&mut self) -> Option<Token> {
-        if self.ended {
-            return None;
-        }
-        let token = self.lexer.next_significant();
-        if token.is_none_or(|t| t.kind == TokenKind::Semicolon) {
-            self.ended = true;
-            return None;
-        }
-        token
     }
 
     pub(super) fn next(&mut self) -> Option<Token> {
         match self.peeked.take() {
             Some(token) => token,
-            None => self.advance(),
+            None => self.tokens.next(),
         }
     }
 
     pub(super) fn peek(&mut self) -> Option<Token> {
         if self.peeked.is_none() {
-            self.peeked = Some(self.advance());
+            self.peeked = Some(self.tokens.next());
         }
         self.peeked.flatten()
     }

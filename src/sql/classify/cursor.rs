@@ -6,7 +6,7 @@
 //! `;` (callers pass one statement).
 
 use super::ObjectRef;
-use crate::sql::lexer::Lexer;
+use crate::sql::lexer::StatementTokens;
 use crate::sql::statement::identifier;
 use crate::sql::token::{LexOptions, Token, TokenKind};
 
@@ -15,22 +15,20 @@ const AHEAD: usize = 8;
 
 pub(super) struct Cursor<'a> {
     src: &'a [u8],
-    lexer: Lexer<'a>,
+    tokens: StatementTokens<'a>,
     ring: [Option<Token>; AHEAD],
     head: usize,
     len: usize,
-    ended: bool,
 }
 
 impl<'a> Cursor<'a> {
     pub(super) fn new(src: &'a [u8], opts: &LexOptions) -> Self {
         Self {
             src,
-            lexer: Lexer::new(src, opts),
+            tokens: StatementTokens::new(src, opts),
             ring: [None; AHEAD],
             head: 0,
             len: 0,
-            ended: false,
         }
     }
 
@@ -48,25 +46,13 @@ impl<'a> Cursor<'a> {
         self.src
     }
 
-    fn pull(&mut self) -> Option<Token> {
-        if self.ended {
-            return None;
-        }
-        let token = self.lexer.next_significant();
-        if token.is_none_or(|t| t.kind == TokenKind::Semicolon) {
-            self.ended = true;
-            return None;
-        }
-        token
-    }
-
     /// The `k`-th next token (0 = next), without consuming; `k` must be below the ring size.
     pub(super) fn peek(&mut self, k: usize) -> Option<Token> {
         if k >= AHEAD {
             return None;
         }
         while self.len <= k {
-            let token = self.pull()?;
+            let token = self.tokens.next()?;
             if let Some(slot) = self.ring.get_mut((self.head + self.len) % AHEAD) {
                 *slot = Some(token);
             }
@@ -77,7 +63,7 @@ impl<'a> Cursor<'a> {
 
     pub(super) fn next(&mut self) -> Option<Token> {
         if self.len == 0 {
-            return self.pull();
+            return self.tokens.next();
         }
         let token = self.ring.get_mut(self.head).and_then(Option::take);
         self.head = (self.head + 1) % AHEAD;
