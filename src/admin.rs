@@ -79,7 +79,7 @@ fn describe_metrics() {
     describe_histogram!(
         "replaygate_statement_duration_seconds",
         Unit::Seconds,
-        "Time from forwarding a query to the end of the target's answer (throttle wait excluded)"
+        "Time from forwarding a query to the end of the target's answer (throttle wait excluded; statements sent ahead are not timed: their answers are read later)"
     );
     describe_gauge!("replaygate_sessions", "Open client sessions");
     describe_gauge!(
