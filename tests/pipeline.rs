@@ -251,8 +251,21 @@ fn statements_sent_ahead_reach_the_target_while_the_client_is_idle() {
         "{}",
         proxy.log()
     );
-    // The client sends nothing more, yet the target runs the INSERT: its transaction holds the
-    // row, so another session's INSERT of the same key waits for it and times out.
+    // The client sends nothing more, yet the target runs the INSERT...
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while target
+        .sql("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_rows_modified > 0")
+        .trim()
+        != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the INSERT sent ahead never reached the target"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ... in the replay's open transaction, which holds the row: another session's INSERT of
+    // the same key waits for it and times out.
     let competing = target
         .client()
         .database("d")
