@@ -10,6 +10,15 @@ fn one_statement() -> Cost {
     }
 }
 
+/// How long `n` one-statement admissions take, one after the other.
+async fn admit_statements(t: &Throttle, n: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        t.admit(one_statement()).await.unwrap();
+    }
+    start.elapsed()
+}
+
 #[test]
 fn transactions_are_commits_and_autocommit_work() {
     use StatementKind::*;
@@ -31,11 +40,7 @@ fn transactions_are_commits_and_autocommit_work() {
 #[tokio::test(start_paused = true)]
 async fn no_caps_never_wait() {
     let t = Throttle::new(Caps::default());
-    let start = Instant::now();
-    for _ in 0..1000 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(admit_statements(&t, 1000).await, Duration::ZERO);
 }
 
 #[tokio::test(start_paused = true)]
@@ -44,11 +49,7 @@ async fn ten_statements_per_second_spreads_100_statements_over_about_ten_seconds
         statements_per_sec: 10,
         ..Caps::default()
     });
-    let start = Instant::now();
-    for _ in 0..100 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    let took = start.elapsed();
+    let took = admit_statements(&t, 100).await;
     assert!(
         took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
         "{took:?}"
@@ -62,12 +63,8 @@ async fn bytes_and_transactions_caps_hold() {
         bytes_per_sec: 1000,
         ..Caps::default()
     });
-    let start = Instant::now();
     // 10,000 bytes at 1000/s: the first second's burst, then nine more seconds.
-    for _ in 0..100 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    let took = start.elapsed();
+    let took = admit_statements(&t, 100).await;
     assert!(
         took >= Duration::from_secs(8) && took <= Duration::from_secs(10),
         "{took:?}"
@@ -91,11 +88,7 @@ async fn bytes_and_transactions_caps_hold() {
         transactions_per_sec: 5,
         ..Caps::default()
     });
-    let start = Instant::now();
-    for _ in 0..50 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    let took = start.elapsed();
+    let took = admit_statements(&t, 50).await;
     assert!(
         took >= Duration::from_secs(9) && took <= Duration::from_secs(10),
         "{took:?}"
@@ -122,11 +115,7 @@ async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
     let waited = waiter.await.unwrap();
     assert!(waited < Duration::from_millis(100), "{waited:?}");
 
-    let start = Instant::now();
-    for _ in 0..1000 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    let took = start.elapsed();
+    let took = admit_statements(&t, 1000).await;
     assert!(took <= Duration::from_millis(1100), "{took:?}");
 
     // 0 removes the cap.
@@ -134,11 +123,7 @@ async fn a_cap_changed_at_runtime_takes_effect_even_for_a_waiting_session() {
         statements_per_sec: Some(0),
         ..CapsUpdate::default()
     });
-    let start = Instant::now();
-    for _ in 0..1000 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(admit_statements(&t, 1000).await, Duration::ZERO);
     assert_eq!(t.caps(), Caps::default());
 }
 
@@ -176,22 +161,20 @@ async fn the_adaptive_cap_only_lowers_the_operator_cap_and_its_pause_is_separate
         ..Caps::default()
     }));
     t.set_adaptive_cap(1000);
-    let start = Instant::now();
-    for _ in 0..20 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    assert!(start.elapsed() >= Duration::from_secs(1), "still 10/s");
+    assert!(
+        admit_statements(&t, 20).await >= Duration::from_secs(1),
+        "still 10/s"
+    );
     assert_eq!(t.caps().statements_per_sec, 10, "operator caps unchanged");
     t.set_caps(CapsUpdate {
         statements_per_sec: Some(0),
         ..CapsUpdate::default()
     });
     t.set_adaptive_cap(5);
-    let start = Instant::now();
-    for _ in 0..11 {
-        t.admit(one_statement()).await.unwrap();
-    }
-    assert!(start.elapsed() >= Duration::from_secs(2), "adaptive 5/s");
+    assert!(
+        admit_statements(&t, 11).await >= Duration::from_secs(2),
+        "adaptive 5/s"
+    );
     t.set_adaptive_cap(0);
     assert_eq!(t.admitted_statements(), 31);
 
