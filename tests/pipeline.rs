@@ -278,3 +278,94 @@ fn statements_sent_ahead_reach_the_target_while_the_client_is_idle() {
     close_input(client).assert_success();
     assert_eq!(target.sql("SELECT COUNT(*) FROM d.t").trim(), "1");
 }
+
+#[test]
+fn prepared_executions_in_a_transaction_are_sent_ahead_and_a_failure_surfaces_at_commit() {
+    use mysql_async::prelude::*;
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
+    let journal = tempfile::tempdir().unwrap();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &[
+            "--apply-mode",
+            "pipelined",
+            "--journal-dir",
+            journal.path().to_str().unwrap(),
+        ],
+    );
+    let url = format!(
+        "mysql://root@127.0.0.1:{}/p?prefer_socket=false",
+        proxy.port()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (committed, failed) = runtime.block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+        let insert = conn.prep("INSERT INTO t VALUES (?)").await.unwrap();
+        // A whole transaction of executions: acknowledged at once, applied at COMMIT.
+        conn.query_drop("BEGIN").await.unwrap();
+        for id in [1, 2, 3] {
+            conn.exec_drop(&insert, (id,)).await.unwrap();
+        }
+        let committed = conn.query_drop("COMMIT").await;
+        // The duplicate key is not seen at its execution (sent ahead) but at the COMMIT.
+        conn.query_drop("BEGIN").await.unwrap();
+        conn.exec_drop(&insert, (4,)).await.unwrap();
+        let duplicate = conn.exec_drop(&insert, (1,)).await;
+        conn.exec_drop(&insert, (5,)).await.unwrap();
+        let failed = conn.query_drop("COMMIT").await;
+        assert!(duplicate.is_ok(), "sent ahead: {duplicate:?}");
+        (committed, failed)
+    });
+    committed.expect("the first transaction commits");
+    let failed = failed.expect_err("the COMMIT reports the failed execution");
+    let message = failed.to_string();
+    assert!(
+        message.contains("a statement sent ahead failed")
+            && message.contains("1062")
+            && message.contains("INSERT INTO t VALUES (?)"),
+        "{message}"
+    );
+    assert_eq!(
+        target
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM p.t")
+            .trim(),
+        "1,2,3",
+        "the failed transaction rolled back whole"
+    );
+    assert!(
+        proxy.wait_for_log_count("sent ahead", 6, Duration::from_secs(30)),
+        "{}",
+        proxy.log()
+    );
+    let journaled = std::fs::read_to_string(journal.path().join("journal.jsonl")).unwrap();
+    assert!(
+        journaled.contains("INSERT INTO t VALUES (?)") && journaled.contains("1062"),
+        "{journaled}"
+    );
+}
+
+#[test]
+fn a_transaction_ended_by_a_prepared_commit_ends_pipelining_too() {
+    use mysql_async::prelude::*;
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--apply-mode", "pipelined"]);
+    let url = format!(
+        "mysql://root@127.0.0.1:{}/p?prefer_socket=false",
+        proxy.port()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let after_commit = runtime.block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+        conn.query_drop("BEGIN").await.unwrap();
+        conn.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+        conn.exec_drop("COMMIT", ()).await.unwrap();
+        // Autocommit again: a data change outside a transaction is never sent ahead, so the
+        // duplicate key is reported by the statement itself.
+        conn.query_drop("INSERT INTO t VALUES (1)").await
+    });
+    let error = after_commit.expect_err("the duplicate is reported at once");
+    assert!(error.to_string().contains("Duplicate entry"), "{error}");
+    assert_eq!(target.sql("SELECT COUNT(*) FROM p.t").trim(), "1");
+}

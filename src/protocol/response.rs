@@ -32,6 +32,17 @@ pub struct Outcome {
     pub error: Option<ServerErrorInfo>,
     /// Status flags of the last OK/EOF seen, when one was seen.
     pub status: Option<StatusFlags>,
+    /// What a COM_STMT_PREPARE's prepare-OK said.
+    pub prepared: Option<PreparedOk>,
+}
+
+/// The head of a prepare-OK: the statement's id and what its executions will involve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreparedOk {
+    pub statement_id: u32,
+    /// Columns of the result set an execution returns (0: none, just an OK).
+    pub columns: u16,
+    pub params: u16,
 }
 
 /// What the caller does after feeding a packet.
@@ -202,8 +213,14 @@ impl ResponseTracker {
                 if first != OK || packet.len() < 9 {
                     return Err(ProtocolError::Malformed { what: "prepare OK" });
                 }
-                let columns_n = u64::from(u16::from_le_bytes([packet[5], packet[6]]));
-                let params_n = u64::from(u16::from_le_bytes([packet[7], packet[8]]));
+                let ok = PreparedOk {
+                    statement_id: u32::from_le_bytes([packet[1], packet[2], packet[3], packet[4]]),
+                    columns: u16::from_le_bytes([packet[5], packet[6]]),
+                    params: u16::from_le_bytes([packet[7], packet[8]]),
+                };
+                self.outcome.prepared = Some(ok);
+                let columns_n = u64::from(ok.columns);
+                let params_n = u64::from(ok.params);
                 if params_n > 0 {
                     self.state = State::Columns {
                         remaining: params_n,

@@ -393,6 +393,8 @@ impl Session {
             self.ctx.settings.charset.default.clone(),
         );
         self.state = fresh;
+        self.pipeline.forget_prepared(None);
+        self.follow_transaction();
         if let Some(wanted) = self.catalog.pinned_for(&self.ctx.settings.charset) {
             let sql = wanted.set_names();
             self.state.collation = Some(wanted.name.clone());

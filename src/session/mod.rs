@@ -197,10 +197,9 @@ impl Session {
                 self.publish();
                 continue;
             }
-            // Only COM_QUERY joins the pipeline; anything else first waits for what is in flight.
             if command == code::COM_QUIT {
                 self.drain_at_close().await;
-            } else if command != code::COM_QUERY
+            } else if !pipeline::joins_pipeline(command)
                 && !self.pipeline.is_empty()
                 && !self.drain().await?
             {
@@ -235,6 +234,7 @@ impl Session {
             }
             code::COM_STMT_PREPARE => self.prepare(packet).await?,
             code::COM_STMT_EXECUTE | code::COM_STMT_BULK_EXECUTE => self.execute(packet).await?,
+            code::COM_STMT_CLOSE => self.close_prepared(packet).await?,
             code::COM_CHANGE_USER => self.change_user(packet).await?,
             code::COM_RESET_CONNECTION => {
                 let outcome = self.forward(&packet, ReplyShape::Single).await?;
@@ -492,6 +492,8 @@ impl Session {
                     self.client.flush().await.map_err(SessionError::Client)?;
                     if let Some(status) = outcome.status {
                         self.state.observe_status(status);
+                        // Whatever ran (a prepared COMMIT, say), pipelining goes by the target.
+                        self.follow_transaction();
                     }
                     return Ok(outcome);
                 }

@@ -12,10 +12,10 @@
 //! error. So a transaction is applied whole or not at all, exactly as in a sync replay, and a
 //! failure is reported no later than the COMMIT of its transaction.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tracing::{debug, warn};
 
 use super::Session;
@@ -23,9 +23,9 @@ use super::error::SessionError;
 use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
 use super::state::StreamPosition;
 use crate::config::ApplyMode;
-use crate::protocol::command::ReplyShape;
+use crate::protocol::command::{ReplyShape, code};
 use crate::protocol::reply::ok_packet;
-use crate::protocol::response::{ResponseTracker, ServerErrorInfo, Step};
+use crate::protocol::response::{PreparedOk, ResponseTracker, ServerErrorInfo, Step};
 use crate::sql::{StatementKind, escape_for_message};
 
 /// At most this many statements are in flight: their replies (a few bytes each) then always fit
@@ -47,8 +47,9 @@ const SEND_AHEAD_WINDOW: Duration = Duration::from_millis(1);
 /// A statement sent ahead, whose reply is still to be read.
 #[derive(Debug)]
 pub struct InFlight {
-    /// The statement's text: the client's own packet (its command byte skipped), not a copy.
-    statement: BytesMut,
+    /// The statement's text, for the journal: the client's own packet (its command byte
+    /// skipped), not a copy; for a prepared statement's execution, the prepared text.
+    statement: Bytes,
     position: StreamPosition,
     /// The sequence id of the reply's first packet (one past the command's frames).
     reply_seq: u8,
@@ -58,7 +59,7 @@ pub struct InFlight {
 #[derive(Debug, Clone)]
 pub struct PipelineFailure {
     pub error: ServerErrorInfo,
-    pub statement: BytesMut,
+    pub statement: Bytes,
     pub position: StreamPosition,
 }
 
@@ -72,6 +73,9 @@ pub struct Pipeline {
     in_transaction: bool,
     /// The first failure among the statements sent ahead, reported at the next drain.
     failure: Option<PipelineFailure>,
+    /// Prepared statements whose executions may be sent ahead (data changes that return no
+    /// rows), by statement id, with their text for the journal.
+    prepared: HashMap<u32, Bytes>,
 }
 
 impl Pipeline {
@@ -82,6 +86,25 @@ impl Pipeline {
     /// Statements sent ahead whose replies are still to be read.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// A prepared statement the target accepted: its executions may be sent ahead when it is a
+    /// data change that returns no rows.
+    pub fn prepared(&mut self, ok: PreparedOk, kind: StatementKind, text: Bytes) {
+        if ok.columns == 0 && is_data_change(kind) {
+            self.prepared.insert(ok.statement_id, text);
+        }
+    }
+
+    /// COM_STMT_CLOSE, or the whole session reset: the id means nothing any more.
+    pub fn forget_prepared(&mut self, statement_id: Option<u32>) {
+        match statement_id {
+            Some(id) => self.prepared.remove(&id),
+            None => {
+                self.prepared.clear();
+                None
+            }
+        };
     }
 
     fn push(&mut self, entry: InFlight) {
@@ -115,6 +138,21 @@ impl Drop for Pipeline {
     }
 }
 
+/// Whether a command may arrive while statements are in flight without draining them first:
+/// queries and prepared executions (which drain themselves when they cannot be sent ahead), and
+/// the commands without a reply, which just queue behind them. Anything else waits for what is
+/// in flight.
+pub(super) fn joins_pipeline(command: u8) -> bool {
+    matches!(
+        command,
+        code::COM_QUERY
+            | code::COM_STMT_EXECUTE
+            | code::COM_STMT_BULK_EXECUTE
+            | code::COM_STMT_CLOSE
+            | code::COM_STMT_SEND_LONG_DATA
+    )
+}
+
 /// Whether a statement of this kind may be sent ahead. Inside a transaction: anything that
 /// returns no rows and neither ends the transaction nor commits it implicitly, since a failure
 /// there is undone by rolling the transaction back. Outside one: only what changes no data (a
@@ -122,18 +160,26 @@ impl Drop for Pipeline {
 /// the next drain, before any data-changing statement runs after it.
 fn can_send_ahead(kind: StatementKind, in_transaction: bool) -> bool {
     match kind {
-        StatementKind::Insert
-        | StatementKind::Replace
-        | StatementKind::Update
-        | StatementKind::Delete
-        | StatementKind::DeleteWithoutWhere
-        | StatementKind::UpdateWithoutWhere
-        | StatementKind::BinlogEvent => in_transaction,
+        kind if is_data_change(kind) => in_transaction,
         StatementKind::SetSession => true,
         // A BEGIN inside a transaction commits it implicitly.
         StatementKind::Begin => !in_transaction,
         _ => false,
     }
+}
+
+/// Statements that change rows, return none and end no transaction.
+fn is_data_change(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Insert
+            | StatementKind::Replace
+            | StatementKind::Update
+            | StatementKind::Delete
+            | StatementKind::DeleteWithoutWhere
+            | StatementKind::UpdateWithoutWhere
+            | StatementKind::BinlogEvent
+    )
 }
 
 /// `BEGIN` or `START TRANSACTION`, not `XA START`: a plain BEGIN cannot fail on a healthy
@@ -191,33 +237,16 @@ impl Session {
         Ok(())
     }
 
-    /// Sends a statement (the whole COM_QUERY packet) ahead and answers the client at once.
+    /// Sends a query (the whole COM_QUERY packet) ahead and answers the client at once.
     pub(super) async fn send_ahead(
         &mut self,
         mut command: BytesMut,
         plan: &QueryPlan,
         kinds: &[StatementKind],
     ) -> Result<(), SessionError> {
-        self.backend.reset_seq();
-        self.backend
-            .send_packet(&command)
-            .await
-            .map_err(SessionError::Backend)?;
-        let frames = command.len() / 0xff_ffff + 1;
+        self.queue(&command).await?;
         command.advance(1);
-        debug!(
-            session = self.id,
-            in_flight = self.pipeline.in_flight.len() + 1,
-            "sent ahead"
-        );
-        self.pipeline.push(InFlight {
-            statement: command,
-            position: StreamPosition::of(&self.state),
-            reply_seq: (frames % 256) as u8,
-        });
-        while self.pipeline.is_full() {
-            self.read_one_reply().await?;
-        }
+        self.hold(command.freeze()).await?;
         // The target will apply it (or the transaction is rolled back and the session halts):
         // its session effects hold from here on, and a BEGIN has opened the transaction.
         self.apply_effects(plan, plan.statements.len());
@@ -225,6 +254,67 @@ impl Session {
             self.pipeline.in_transaction = true;
             self.state.in_transaction = true;
         }
+        self.acknowledge_ahead().await
+    }
+
+    /// The prepared statement's text when this COM_STMT_EXECUTE may be sent ahead: a data change
+    /// that returns no rows, inside a transaction, without a cursor.
+    pub(super) fn sendable_execution(&self, packet: &[u8]) -> Option<Bytes> {
+        // [17] stmt_id(4) flags(1) ...; flags 0 is CURSOR_TYPE_NO_CURSOR. (COM_STMT_BULK_EXECUTE
+        // may ask for a result per row: it always runs synchronously.)
+        let (id, flags) = (packet.get(1..5)?, *packet.get(5)?);
+        let id = u32::from_le_bytes(id.try_into().ok()?);
+        (packet.first() == Some(&code::COM_STMT_EXECUTE)
+            && self.ctx.settings.apply_mode == ApplyMode::Pipelined
+            && self.pipeline.in_transaction
+            && flags == 0)
+            .then(|| self.pipeline.prepared.get(&id).cloned())
+            .flatten()
+    }
+
+    /// Sends a prepared statement's execution ahead (see [`Self::sendable_execution`]) and
+    /// answers the client at once.
+    pub(super) async fn send_execution_ahead(
+        &mut self,
+        packet: &[u8],
+        text: Bytes,
+    ) -> Result<(), SessionError> {
+        self.queue(packet).await?;
+        self.hold(text).await?;
+        self.acknowledge_ahead().await
+    }
+
+    /// Queues a command for the target as a command exchange of its own.
+    async fn queue(&mut self, command: &[u8]) -> Result<(), SessionError> {
+        metrics::counter!("replaygate_bytes_out_total").increment(command.len() as u64);
+        self.backend.reset_seq();
+        self.backend
+            .send_packet(command)
+            .await
+            .map_err(SessionError::Backend)
+    }
+
+    /// Keeps the statement just queued until its reply, reading the oldest replies first when
+    /// too much is held.
+    async fn hold(&mut self, statement: Bytes) -> Result<(), SessionError> {
+        debug!(
+            session = self.id,
+            in_flight = self.pipeline.in_flight.len() + 1,
+            "sent ahead"
+        );
+        self.pipeline.push(InFlight {
+            statement,
+            position: StreamPosition::of(&self.state),
+            reply_seq: self.backend.seq_id(),
+        });
+        while self.pipeline.is_full() {
+            self.read_one_reply().await?;
+        }
+        Ok(())
+    }
+
+    /// Answers the client's command sent ahead with the OK the target will send.
+    async fn acknowledge_ahead(&mut self) -> Result<(), SessionError> {
         // The status flags the target will report: in a transaction or not, with autocommit as
         // the stream left it.
         let mut status = 0;

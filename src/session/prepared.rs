@@ -1,12 +1,14 @@
 //! Prepared statements: the text is inspected and judged when it is prepared (the guard's
 //! verdict holds for every execution, whose parameters are data, not SQL), and each execution
 //! waits for the caps and the pause gate like a query, so throttling holds whichever protocol
-//! the client replays with.
+//! the client replays with. In pipelined mode an execution of a data change inside a
+//! transaction is sent ahead like the same statement as text would be.
 
 use bytes::BytesMut;
 
 use super::Session;
 use super::error::SessionError;
+use crate::config::ApplyMode;
 use crate::policy::Intervention;
 use crate::protocol::command::{self, ReplyShape};
 use crate::throttle::Cost;
@@ -30,7 +32,14 @@ impl Session {
         );
         match judgement.verdict.action.intervention() {
             None => {
-                self.forward(&packet, ReplyShape::Prepare).await?;
+                let outcome = self.forward(&packet, ReplyShape::Prepare).await?;
+                if let Some(ok) = outcome.prepared
+                    && outcome.error.is_none()
+                    && self.ctx.settings.apply_mode == ApplyMode::Pipelined
+                {
+                    let kind = judgement.classification.kind;
+                    self.pipeline.prepared(ok, kind, packet.freeze().slice(1..));
+                }
                 Ok(())
             }
             Some(Intervention::Halt) => {
@@ -57,8 +66,23 @@ impl Session {
         if !self.pass_gate(cost, name.as_bytes()).await? {
             return Ok(());
         }
+        if let Some(text) = self.sendable_execution(&packet) {
+            return self.send_execution_ahead(&packet, text).await;
+        }
+        if !self.pipeline.is_empty() && !self.drain().await? {
+            return Ok(());
+        }
         self.forward(&packet, ReplyShape::ResultSets)
             .await
             .map(|_| ())
+    }
+
+    /// COM_STMT_CLOSE has no reply: it is queued behind whatever was sent ahead.
+    pub(super) async fn close_prepared(&mut self, packet: BytesMut) -> Result<(), SessionError> {
+        if let Some(id) = packet.get(1..5) {
+            let id = u32::from_le_bytes(id.try_into().unwrap_or_default());
+            self.pipeline.forget_prepared(Some(id));
+        }
+        self.forward(&packet, ReplyShape::None).await.map(|_| ())
     }
 }
