@@ -1,16 +1,21 @@
 //! Pipelined apply (`--apply-mode pipelined`): statements that return no rows are acknowledged to
 //! the client at once and sent ahead to the target, which works through them in order on the same
-//! backend connection. Inside a transaction that is any DML; between transactions only what
-//! changes no data (SETs) and the plain BEGIN that opens the next one, so in a stream of small
-//! autocommit transactions only the COMMIT waits for the target.
+//! backend connection. Inside a transaction that is any DML (as text, or the execution of a
+//! prepared one); between transactions only what changes no data (SETs) and the plain BEGIN that
+//! opens the next one, so in a stream of small autocommit transactions only the COMMIT waits for
+//! the target.
 //!
-//! Data changes are sent ahead only inside a transaction, which is what keeps it safe: the COMMIT (and any
-//! statement that returns rows, any other command, the client's disconnect) first waits until the
-//! target has answered everything sent ahead. If one of those statements failed, the COMMIT is
-//! not sent: the transaction is rolled back, the session halts like the guard's halt (sticky,
-//! journaled, with the failed statement and its position), and the client's COMMIT gets the
-//! error. So a transaction is applied whole or not at all, exactly as in a sync replay, and a
+//! Data changes are sent ahead only inside a transaction, which is what keeps it safe: the COMMIT
+//! (and any statement that returns rows, any other command, the client's disconnect) first waits
+//! until the target has answered everything sent ahead. If one of those statements failed, the
+//! COMMIT is not sent: the transaction is rolled back, the session halts like the guard's halt
+//! (sticky, journaled, with the failed statement and its position), and the client's COMMIT gets
+//! the error. So a transaction is applied whole or not at all, exactly as in a sync replay, and a
 //! failure is reported no later than the COMMIT of its transaction.
+//!
+//! What is sent ahead is queued and written in one go before the session next waits for its
+//! client (a transaction per write, see [`Session::flush_sent_ahead`]), and what is held for
+//! the journal is bounded ([`MAX_IN_FLIGHT`], [`MAX_IN_FLIGHT_BYTES`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
