@@ -171,10 +171,7 @@ fn prepared_statements_are_judged_too() {
         .unwrap();
     runtime.block_on(async {
         use mysql_async::prelude::*;
-        let url = format!(
-            "mysql://root@127.0.0.1:{}/g?prefer_socket=false",
-            proxy.port()
-        );
+        let url = proxy.mysql_url("g");
         let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
         conn.query_drop("SET foreign_key_checks = 0").await.unwrap();
         let err = conn

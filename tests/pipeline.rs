@@ -87,18 +87,7 @@ fn pipelined_and_sync_replays_of_one_binlog_give_identical_tables() {
 
 #[test]
 fn a_failure_inside_a_pipelined_transaction_is_reported_at_commit_and_rolled_back() {
-    let target = MariaDb::start();
-    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
-    let journal = tempfile::tempdir().unwrap();
-    let proxy = Replaygate::start(
-        &target.tcp_addr(),
-        &[
-            "--apply-mode",
-            "pipelined",
-            "--journal-dir",
-            journal.path().to_str().unwrap(),
-        ],
-    );
+    let (target, journal, proxy) = pipelined_with_journal();
     let stream = b"INSERT INTO t VALUES (100);\n\
         BEGIN;\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nCOMMIT;\n\
         INSERT INTO t VALUES (3);\n";
@@ -153,6 +142,24 @@ fn a_failed_set_sent_ahead_before_begin_halts_before_the_transaction_applies() {
     );
     let log = proxy.log();
     assert!(log.contains("sent ahead failed"), "{log}");
+}
+
+/// A target with an empty `p.t (id INT PRIMARY KEY)` and a pipelined replaygate in front of it
+/// that journals into the returned directory.
+fn pipelined_with_journal() -> (MariaDb, tempfile::TempDir, Replaygate) {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
+    let journal = tempfile::tempdir().unwrap();
+    let proxy = Replaygate::start(
+        &target.tcp_addr(),
+        &[
+            "--apply-mode",
+            "pipelined",
+            "--journal-dir",
+            journal.path().to_str().unwrap(),
+        ],
+    );
+    (target, journal, proxy)
 }
 
 /// Replays `stream` into database `p` through `proxy` with `mariadb --force`, which would go on
@@ -282,22 +289,8 @@ fn statements_sent_ahead_reach_the_target_while_the_client_is_idle() {
 #[test]
 fn prepared_executions_in_a_transaction_are_sent_ahead_and_a_failure_surfaces_at_commit() {
     use mysql_async::prelude::*;
-    let target = MariaDb::start();
-    target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
-    let journal = tempfile::tempdir().unwrap();
-    let proxy = Replaygate::start(
-        &target.tcp_addr(),
-        &[
-            "--apply-mode",
-            "pipelined",
-            "--journal-dir",
-            journal.path().to_str().unwrap(),
-        ],
-    );
-    let url = format!(
-        "mysql://root@127.0.0.1:{}/p?prefer_socket=false",
-        proxy.port()
-    );
+    let (target, journal, proxy) = pipelined_with_journal();
+    let url = proxy.mysql_url("p");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (committed, failed) = runtime.block_on(async {
         let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
@@ -351,10 +344,7 @@ fn a_transaction_ended_by_a_prepared_commit_ends_pipelining_too() {
     let target = MariaDb::start();
     target.sql("CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY)");
     let proxy = Replaygate::start(&target.tcp_addr(), &["--apply-mode", "pipelined"]);
-    let url = format!(
-        "mysql://root@127.0.0.1:{}/p?prefer_socket=false",
-        proxy.port()
-    );
+    let url = proxy.mysql_url("p");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let after_commit = runtime.block_on(async {
         let mut conn = mysql_async::Conn::from_url(url).await.unwrap();

@@ -17,13 +17,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn proxy_url(proxy: &Replaygate, db: &str) -> String {
-    format!(
-        "mysql://root@127.0.0.1:{}/{db}?prefer_socket=false",
-        proxy.port()
-    )
-}
-
 fn through(proxy: &Replaygate, db: &MariaDb) -> MariadbClient {
     db.client().host_port("127.0.0.1", proxy.port())
 }
@@ -34,7 +27,7 @@ fn payloads_of_exactly_2_pow_24_minus_1_bytes_and_20_mib_pass_both_ways() {
     target.sql("CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, v LONGTEXT)");
     let proxy = Replaygate::start(&target.tcp_addr(), &[]);
     runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(proxy_url(&proxy, "big"))
+        let mut conn = mysql_async::Conn::from_url(proxy.mysql_url("big"))
             .await
             .unwrap();
         // COM_QUERY payload = 1 command byte + text: make it exactly 2^24 - 1 bytes.
@@ -95,7 +88,7 @@ fn prepared_statements_multi_statements_and_use_db() {
         .sql("CREATE DATABASE app; CREATE TABLE app.kv (k INT PRIMARY KEY, v VARCHAR(50), b BLOB)");
     let proxy = Replaygate::start(&target.tcp_addr(), &[]);
     runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(proxy_url(&proxy, "app"))
+        let mut conn = mysql_async::Conn::from_url(proxy.mysql_url("app"))
             .await
             .unwrap();
         // Binary protocol: prepare, execute with params (including non-UTF-8 bytes), fetch.
@@ -277,7 +270,7 @@ fn two_hundred_concurrent_clients_do_not_interfere() {
     });
     target.sql("CREATE DATABASE c; CREATE TABLE c.t (client INT, n INT, PRIMARY KEY (client, n))");
     let proxy = Replaygate::start(&target.tcp_addr(), &[]);
-    let url = proxy_url(&proxy, "c");
+    let url = proxy.mysql_url("c");
     runtime().block_on(async {
         let mut tasks = Vec::new();
         for client in 0..200 {

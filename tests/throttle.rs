@@ -277,10 +277,7 @@ fn caps_and_pauses_hold_for_prepared_statements_too() {
         &target.tcp_addr(),
         &["--admin", &admin_arg, "--max-statements-per-sec", "30"],
     );
-    let url = format!(
-        "mysql://root@127.0.0.1:{}/d?prefer_socket=false",
-        proxy.port()
-    );
+    let url = proxy.mysql_url("d");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut conn = runtime
         .block_on(mysql_async::Conn::from_url(url))

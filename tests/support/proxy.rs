@@ -101,6 +101,15 @@ impl Replaygate {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// A mysql_async URL for root on database `db` through this proxy. `prefer_socket=false`:
+    /// otherwise mysql_async reads `@@socket` and reconnects to the server directly.
+    pub fn mysql_url(&self, db: &str) -> String {
+        format!(
+            "mysql://root@127.0.0.1:{}/{db}?prefer_socket=false",
+            self.port
+        )
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
