@@ -5,12 +5,11 @@
 //! current statement and close, so a replay is never cut between a statement and its answer.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;

@@ -68,6 +68,11 @@ pub fn reply_shape(command: u8) -> Result<ReplyShape, Unsupported> {
     })
 }
 
+/// The statement id a COM_STMT_EXECUTE, CLOSE, RESET or SEND_LONG_DATA names (bytes 1-4).
+pub fn statement_id(packet: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(packet.get(1..5)?.try_into().ok()?))
+}
+
 /// A short name for logs.
 pub fn name(command: u8) -> &'static str {
     use code::*;

@@ -58,8 +58,9 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         }
     }
 
-    /// When a read finds nothing buffered, keep asking the socket for up to `window` (yielding
-    /// the CPU between tries) before parking the task on the reactor. A reply that arrives within
+    /// When a read finds nothing buffered, keep asking the socket for up to `window` (spinning
+    /// between tries: yielding hands the CPU to whatever else is runnable) before parking the
+    /// task on the reactor. A reply that arrives within
     /// the window then costs no sleep and wake-up of this thread; `Duration::ZERO` parks at once.
     pub fn set_poll_before_park(&mut self, window: Duration) {
         self.poll_before_park = window;

@@ -393,7 +393,7 @@ impl Session {
             self.ctx.settings.charset.default.clone(),
         );
         self.state = fresh;
-        self.pipeline.forget_prepared(None);
+        self.pipeline.forget_all_prepared();
         self.follow_transaction();
         if let Some(wanted) = self.catalog.pinned_for(&self.ctx.settings.charset) {
             let sql = wanted.set_names();

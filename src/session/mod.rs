@@ -459,16 +459,21 @@ impl Session {
         }
     }
 
+    /// Queues a command for the target as a command exchange of its own (counted as sent).
+    pub(super) async fn queue(&mut self, command: &[u8]) -> Result<(), SessionError> {
+        metrics::counter!("replaygate_bytes_out_total").increment(command.len() as u64);
+        self.backend.reset_seq();
+        self.backend
+            .send_packet(command)
+            .await
+            .map_err(SessionError::Backend)
+    }
+
     /// Stage 4: forwards a command and relays the target's response to completion.
     async fn forward(&mut self, packet: &[u8], shape: ReplyShape) -> Result<Outcome, SessionError> {
         // Every forward starts a command exchange of its own (the guard may have run internal
         // queries on the backend since the client's command arrived).
-        self.backend.reset_seq();
-        metrics::counter!("replaygate_bytes_out_total").increment(packet.len() as u64);
-        self.backend
-            .send_packet(packet)
-            .await
-            .map_err(SessionError::Backend)?;
+        self.queue(packet).await?;
         self.backend.flush().await.map_err(SessionError::Backend)?;
         if shape == ReplyShape::None {
             return Ok(Outcome::default());

@@ -28,7 +28,7 @@ use super::error::SessionError;
 use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
 use super::state::StreamPosition;
 use crate::config::ApplyMode;
-use crate::protocol::command::{ReplyShape, code};
+use crate::protocol::command::{self, ReplyShape, code};
 use crate::protocol::reply::ok_packet;
 use crate::protocol::response::{PreparedOk, ResponseTracker, ServerErrorInfo, Step};
 use crate::sql::{StatementKind, escape_for_message};
@@ -101,15 +101,14 @@ impl Pipeline {
         }
     }
 
-    /// COM_STMT_CLOSE, or the whole session reset: the id means nothing any more.
-    pub fn forget_prepared(&mut self, statement_id: Option<u32>) {
-        match statement_id {
-            Some(id) => self.prepared.remove(&id),
-            None => {
-                self.prepared.clear();
-                None
-            }
-        };
+    /// COM_STMT_CLOSE: the id means nothing any more.
+    pub fn forget_prepared(&mut self, statement_id: u32) {
+        self.prepared.remove(&statement_id);
+    }
+
+    /// A session reset closes every prepared statement.
+    pub fn forget_all_prepared(&mut self) {
+        self.prepared.clear();
     }
 
     fn push(&mut self, entry: InFlight) {
@@ -267,8 +266,7 @@ impl Session {
     pub(super) fn sendable_execution(&self, packet: &[u8]) -> Option<Bytes> {
         // [17] stmt_id(4) flags(1) ...; flags 0 is CURSOR_TYPE_NO_CURSOR. (COM_STMT_BULK_EXECUTE
         // may ask for a result per row: it always runs synchronously.)
-        let (id, flags) = (packet.get(1..5)?, *packet.get(5)?);
-        let id = u32::from_le_bytes(id.try_into().ok()?);
+        let (id, flags) = (command::statement_id(packet)?, *packet.get(5)?);
         (packet.first() == Some(&code::COM_STMT_EXECUTE)
             && self.ctx.settings.apply_mode == ApplyMode::Pipelined
             && self.pipeline.in_transaction
@@ -287,16 +285,6 @@ impl Session {
         self.queue(packet).await?;
         self.hold(text).await?;
         self.acknowledge_ahead().await
-    }
-
-    /// Queues a command for the target as a command exchange of its own.
-    async fn queue(&mut self, command: &[u8]) -> Result<(), SessionError> {
-        metrics::counter!("replaygate_bytes_out_total").increment(command.len() as u64);
-        self.backend.reset_seq();
-        self.backend
-            .send_packet(command)
-            .await
-            .map_err(SessionError::Backend)
     }
 
     /// Keeps the statement just queued until its reply, reading the oldest replies first when

@@ -79,9 +79,8 @@ impl Session {
 
     /// COM_STMT_CLOSE has no reply: it is queued behind whatever was sent ahead.
     pub(super) async fn close_prepared(&mut self, packet: BytesMut) -> Result<(), SessionError> {
-        if let Some(id) = packet.get(1..5) {
-            let id = u32::from_le_bytes(id.try_into().unwrap_or_default());
-            self.pipeline.forget_prepared(Some(id));
+        if let Some(id) = command::statement_id(&packet) {
+            self.pipeline.forget_prepared(id);
         }
         self.forward(&packet, ReplyShape::None).await.map(|_| ())
     }
