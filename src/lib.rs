@@ -17,6 +17,7 @@
 
 pub mod adaptive;
 pub mod admin;
+pub mod binlog;
 pub mod binlog_text;
 pub mod config;
 pub mod journal;

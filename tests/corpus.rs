@@ -11,42 +11,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 
 use support::client::{ClientOutput, MariadbClient};
+use support::corpus::{corpus_dir, decoded_files};
 use support::proxy::Replaygate;
 use support::server::MariaDb;
 
 const SYSTEM_SCHEMAS: &str = "'mysql','information_schema','performance_schema','sys'";
-
-fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("REPLAYGATE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    assert!(
-        dir.join("MANIFEST.md").is_file(),
-        "the shared corpus is missing at {} (set REPLAYGATE_CORPUS)",
-        dir.display()
-    );
-    dir
-}
-
-fn decoded_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.join("decoded")];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).expect("read corpus dir") {
-            let path = entry.expect("corpus entry").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "sql") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 fn mysql_schema_tables(target: &MariaDb) -> Vec<String> {
     target

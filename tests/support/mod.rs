@@ -9,7 +9,8 @@
 //! - [`client`]: `MariadbClient`, `ClientOutput`, `mariadb_binlog` — the real client programs;
 //! - [`proxy`]: `Replaygate`, `replaygate_bin` — the proxy under test as a child process;
 //! - [`process`]: `free_port` and the process plumbing the others share;
-//! - [`admin`]: `GET` on the admin endpoint, `/status`, and polling it.
+//! - [`admin`]: `GET` on the admin endpoint, `/status`, and polling it;
+//! - [`corpus`]: the shared corpus of real binlogs and dumps, found by path.
 //!
 //! ```ignore
 //! mod support;
@@ -32,6 +33,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod corpus;
 pub mod process;
 pub mod proxy;
 pub mod server;
