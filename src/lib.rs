@@ -26,6 +26,7 @@ pub mod progress;
 pub mod protocol;
 #[cfg(test)]
 mod random_input;
+pub mod replication;
 pub mod scan;
 pub mod server;
 pub mod session;

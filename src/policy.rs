@@ -2,7 +2,9 @@
 //!
 //! A pure function of the statement's classification and the session it runs in (database,
 //! foreign_key_checks, origin thread, ...). Rules are tried in order and the first that matches
-//! decides; a statement no rule matches is allowed. The shipped default policy halts before the
+//! decides; a statement no rule matches is allowed. Rules with `rows_deleted_over` judge the rows
+//! events of a replication stream or raw binlog instead ([`Policy::decide_rows`]): the shape a
+//! mistaken mass `DELETE` takes in a ROW binlog, where there is no statement to classify. The shipped default policy halts before the
 //! disaster of the incident (DROP TABLE / TRUNCATE under disabled FK checks, DROP DATABASE) and
 //! logs other DDL.
 
@@ -107,6 +109,9 @@ pub struct RuleConfig {
     /// One of the destructive-DDL rules whose action `--on-destructive` sets.
     #[serde(default)]
     pub destructive_ddl: bool,
+    /// A row-events rule: matches a transaction that deletes more than this many rows of one
+    /// table (in rows events), instead of statements.
+    pub rows_deleted_over: Option<u64>,
     pub action: Action,
 }
 
@@ -121,6 +126,11 @@ pub enum PolicyError {
     },
     #[error("rule {rule:?}: {field} must be 0 or 1")]
     NotAFlag { rule: String, field: &'static str },
+    #[error(
+        "rule {rule:?}: rows_deleted_over judges row events, which have no statement kind, \
+         foreign_key_checks or origin thread: give it only schema, table and action"
+    )]
+    RowsRuleWithStatementKeys { rule: String },
 }
 
 /// A validated rule.
@@ -136,7 +146,17 @@ pub struct Rule {
     origin_threads: Vec<u64>,
     temporary: bool,
     pub destructive_ddl: bool,
+    rows_deleted_over: Option<u64>,
     pub action: Action,
+}
+
+/// What the policy knows about the rows a transaction deletes from one table.
+#[derive(Debug, Clone, Copy)]
+pub struct RowsContext<'a> {
+    pub schema: &'a str,
+    pub table: &'a str,
+    /// Rows deleted from the table so far in the transaction.
+    pub deleted: u64,
 }
 
 /// What the policy knows about a statement and its session.
@@ -200,10 +220,37 @@ impl Policy {
         })
     }
 
+    /// Whether any rule judges row events (so row counts are worth taking).
+    pub fn has_rows_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.rows_deleted_over.is_some())
+    }
+
+    /// The first row-events rule whose threshold `rows` exceeds decides; `None` when none does.
+    pub fn decide_rows(&self, rows: &RowsContext<'_>) -> Option<Verdict> {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.rows_deleted_over.is_some_and(|n| rows.deleted > n)
+                    && rule
+                        .schema
+                        .as_deref()
+                        .is_none_or(|g| glob_matches(g, rows.schema))
+                    && rule
+                        .table
+                        .as_deref()
+                        .is_none_or(|g| glob_matches(g, rows.table))
+            })
+            .map(|rule| Verdict {
+                action: rule.action,
+                rule: rule.name.clone(),
+            })
+    }
+
     /// The first matching rule decides; no match allows.
     pub fn decide(&self, stmt: &StatementContext<'_>) -> Verdict {
         self.rules
             .iter()
+            .filter(|rule| rule.rows_deleted_over.is_none())
             .find(|rule| rule.matches(stmt))
             .map(|rule| Verdict {
                 action: rule.action,
@@ -229,6 +276,7 @@ fn default_rules() -> Vec<Rule> {
             origin_threads: Vec::new(),
             temporary: false,
             destructive_ddl: destructive,
+            rows_deleted_over: None,
             action,
         };
     use StatementKind::*;
@@ -291,6 +339,18 @@ impl Rule {
                 field,
             }),
         };
+        if c.rows_deleted_over.is_some()
+            && (!c.kinds.is_empty()
+                || c.foreign_key_checks.is_some()
+                || c.unique_checks.is_some()
+                || c.sql_log_bin.is_some()
+                || !c.origin_threads.is_empty()
+                || c.temporary)
+        {
+            return Err(PolicyError::RowsRuleWithStatementKeys {
+                rule: c.name.clone(),
+            });
+        }
         Ok(Rule {
             name: c.name.clone(),
             kinds,
@@ -302,6 +362,7 @@ impl Rule {
             origin_threads: c.origin_threads.clone(),
             temporary: c.temporary,
             destructive_ddl: c.destructive_ddl,
+            rows_deleted_over: c.rows_deleted_over,
             action: c.action,
         })
     }

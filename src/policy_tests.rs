@@ -140,11 +140,71 @@ fn unknown_kinds_and_bad_flags_are_named() {
         origin_threads: vec![],
         temporary: false,
         destructive_ddl: false,
+        rows_deleted_over: None,
         action: Action::Halt,
     }];
     let err = Policy::from_config(Some(&bad)).unwrap_err().to_string();
     assert!(
         err.contains("oops") && err.contains("drop_tabel") && err.contains("drop_table"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rows_rules_judge_row_counts_and_only_row_counts() {
+    let rules: Vec<RuleConfig> = toml::from_str::<toml::Table>(
+        r#"
+        [[rule]]
+        name = "mass-delete"
+        schema = "shop"
+        rows_deleted_over = 1000
+        action = "halt"
+        [[rule]]
+        name = "everything"
+        action = "log"
+        "#,
+    )
+    .unwrap()["rule"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let p = Policy::from_config(Some(&rules)).unwrap();
+    assert!(p.has_rows_rules());
+    let rows = |schema, deleted| RowsContext {
+        schema,
+        table: "orders",
+        deleted,
+    };
+    assert_eq!(p.decide_rows(&rows("shop", 1000)), None, "not over 1000");
+    assert_eq!(
+        p.decide_rows(&rows("shop", 1001)).map(|v| v.rule),
+        Some("mass-delete".to_owned())
+    );
+    assert_eq!(p.decide_rows(&rows("crm", 50_000)), None, "other schema");
+    // A statement is never judged by a rows rule.
+    let delete = classified(StatementKind::DeleteWithoutWhere, &[("shop", "orders")]);
+    assert_eq!(p.decide(&context(&delete, true)).rule, "everything");
+    assert!(!default_policy().has_rows_rules());
+}
+
+#[test]
+fn rows_rules_refuse_statement_keys() {
+    let rules: Vec<RuleConfig> = toml::from_str::<toml::Table>(
+        r#"
+        [[rule]]
+        name = "confused"
+        kinds = ["delete"]
+        rows_deleted_over = 10
+        action = "halt"
+        "#,
+    )
+    .unwrap()["rule"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let err = Policy::from_config(Some(&rules)).unwrap_err().to_string();
+    assert!(
+        err.contains("confused") && err.contains("rows_deleted_over"),
         "{err}"
     );
 }

@@ -297,3 +297,70 @@ fn every_raw_binlog_decodes_like_mariadb_binlog_prints_it() {
     );
     assert!(events_compared > 3000 && statements_compared > 500 && rows_compared > 100);
 }
+
+/// The event guard over every raw binlog of the corpus, as a stream of packets: with a policy
+/// that allows everything, every event of every file mariadb-binlog reads whole goes out byte
+/// for byte; the default policy withholds nothing silently (it halts or passes).
+#[test]
+fn every_raw_binlog_passes_the_event_guard_unchanged_when_nothing_is_withheld() {
+    use bytes::BytesMut;
+    use replaygate::policy::{Policy, RuleConfig};
+    use replaygate::replication::{EventGuard, GuardSettings, Output};
+
+    let rules: Vec<RuleConfig> = toml::from_str::<toml::Table>(
+        "[[rule]]\nname = \"all\"\naction = \"allow\"\n",
+    )
+    .unwrap()["rule"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let allow_all = Policy::from_config(Some(&rules)).unwrap();
+    let default_policy = Policy::from_config(None).unwrap();
+    let settings = GuardSettings {
+        hold_bytes: 64 << 20,
+        journal: true,
+    };
+    let (mut identical, mut halted) = (0, Vec::new());
+    for binlog in raw_binlogs(&corpus_dir()) {
+        let mut file = BinlogFile::open(&binlog.bytes[..]).unwrap();
+        let mut packets = Vec::new();
+        while let Ok(Some(item)) = file.next_event() {
+            let mut p = BytesMut::from(&[0u8][..]);
+            p.extend_from_slice(item.event.bytes());
+            packets.push(p);
+        }
+        for (policy, name) in [(&allow_all, "allow-all"), (&default_policy, "default")] {
+            let mut guard = EventGuard::new(settings, Default::default());
+            let mut sent = Vec::new();
+            let mut halt = None;
+            for p in &packets {
+                let mut out = Output::default();
+                guard.feed(p.clone(), policy, &mut out);
+                assert!(out.withheld.is_empty(), "{name} withholds nothing");
+                sent.extend(out.send);
+                halt = halt.or(out.halt);
+            }
+            match halt {
+                None => {
+                    // A file that ends inside a transaction keeps its last group held.
+                    let whole = packets.len() - guard.held_events();
+                    assert_eq!(sent, packets[..whole], "{}: {name}", binlog.path.display());
+                    identical += 1;
+                }
+                Some(h) => {
+                    assert_eq!(sent[..], packets[..sent.len()], "{}", binlog.path.display());
+                    halted.push(format!(
+                        "{} ({name}): {}",
+                        binlog.path.display(),
+                        h.message()
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{identical} streams passed whole; halted:\n{}",
+        halted.join("\n")
+    );
+    assert!(identical >= 80, "{identical}");
+}

@@ -11,7 +11,6 @@
 
 mod support;
 
-
 use support::client::{ClientOutput, MariadbClient};
 use support::corpus::{corpus_dir, decoded_files};
 use support::proxy::Replaygate;

@@ -29,6 +29,7 @@ pub mod header;
 pub mod query;
 pub mod replace;
 pub mod rows;
+pub mod write;
 
 pub use checksum::ChecksumAlg;
 pub use column::Column;

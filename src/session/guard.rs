@@ -46,7 +46,7 @@ pub struct Guard {
 }
 
 /// Whether a statement is nothing but whitespace and comments (stops at the first token).
-pub(super) fn is_only_comments(stmt: &[u8], lex: &LexOptions) -> bool {
+pub(crate) fn is_only_comments(stmt: &[u8], lex: &LexOptions) -> bool {
     Lexer::new(stmt, lex).all(|token| token.kind.is_trivia())
 }
 

@@ -1,0 +1,904 @@
+//! The guard on events: every event of a replication stream is framed, checked, decoded and
+//! judged by the same rules as the SQL path, in the session state the event itself carries
+//! (its default database, its `foreign_key_checks`, its charset), never the state of the
+//! connection that carries it.
+//!
+//! Pure: [`EventGuard::feed`] takes one event packet and says what to send, what was withheld
+//! (to journal), what a `log` rule matched, and whether the stream halts. Events are held per
+//! group ([`super::group`]) until the group's verdict is known:
+//!
+//! - `halt`: the group and everything after it are dropped; the replica never receives them;
+//! - `quarantine`, `quarantine-origin` (and `reject`, which a replica cannot be told about any
+//!   other way): the group's content events are replaced by same-size no-ops, its GTID, BEGIN
+//!   and COMMIT pass, so GTIDs and positions advance; `quarantine-origin` also withholds every
+//!   later group whose statements carry the same origin thread;
+//! - `rewrite`: a DROP TABLE becomes a RENAME that keeps the data, in an event of the same size
+//!   (halt when it does not fit);
+//! - rules with `rows_deleted_over` count the rows each group deletes per table.
+//!
+//! An event with a wrong checksum, or one the guard must read and cannot, halts: nothing
+//! unjudged reaches the replica.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use crate::binlog::query::{KeepStatus, rebuild_with_query};
+use crate::binlog::{
+    Event, EventData, EventHeader, EventType, FormatDescription, OwnedTableMap, QueryEvent,
+    RowsKind, replace,
+};
+use crate::policy::{Action, NO_RULE, Policy, RowsContext, StatementContext, Verdict};
+use crate::session::guard::{is_only_comments, quarantine_table_name, quote_identifier};
+use crate::sql::{Classification, LexOptions, StatementKind, classify, escape_for_message};
+
+use super::group::{Decision, Group, Mode, RewriteTarget};
+use super::outcome::{EventPosition, Halt, Logged, PREVIEW_CHARS, Withheld};
+
+/// `sql_mode`'s NO_BACKSLASH_ESCAPES bit.
+const MODE_NO_BACKSLASH_ESCAPES: u64 = 1 << 20;
+
+/// How the guard works for one stream.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardSettings {
+    /// A group holding more than this is passed on as it arrives (and cannot be withheld).
+    pub hold_bytes: usize,
+    /// Whether withheld events can be journaled; without a journal a withholding verdict halts.
+    pub journal: bool,
+}
+
+/// What one call to [`EventGuard::feed`] produced. The caller journals `withheld` (before
+/// sending anything), logs `logged`, then sends `send` in order; after a `halt` it sends
+/// nothing more.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub send: Vec<BytesMut>,
+    pub withheld: Vec<Withheld>,
+    pub logged: Vec<Logged>,
+    pub halt: Option<Halt>,
+    /// An origin thread quarantined by this call, with the rule.
+    pub quarantined_origin: Option<(u32, String)>,
+}
+
+/// Where the stream is, as far as the replica was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub file: String,
+    /// End position of the last event sent.
+    pub end: u64,
+    /// GTID of the last group sent whole.
+    pub gtid: Option<String>,
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// The guard of one replication stream.
+#[derive(Debug)]
+pub struct EventGuard {
+    settings: GuardSettings,
+    format: Arc<FormatDescription>,
+    lex: LexOptions,
+    file: String,
+    tables: HashMap<u64, OwnedTableMap>,
+    group: Option<Group>,
+    quarantined: HashMap<u32, String>,
+    sent: Sent,
+    halted: bool,
+}
+
+/// What an event is to the guard, taken out of its bytes before they move into the group.
+enum Seen {
+    Format(FormatDescription),
+    Rotate(String),
+    Heartbeat,
+    Gtid(String, Mode),
+    Query(JudgedQuery),
+    End,
+    TableMap(OwnedTableMap),
+    Rows {
+        table_id: u64,
+        kind: RowsKind,
+        ends_statement: bool,
+        deleted: Option<u64>,
+    },
+    /// Part of a group (intvar, rand, user var, annotate, load data, ...).
+    Content,
+    /// Passes through as is (GTID lists, checkpoints, stops, unknown types).
+    Passive,
+    /// MySQL's compressed transaction: its events cannot be judged.
+    Payload,
+}
+
+struct JudgedQuery {
+    classification: Classification,
+    verdict: Verdict,
+    thread_id: u32,
+    database: Option<String>,
+    preview: String,
+    /// `BEGIN`: the group is a transaction.
+    begins: bool,
+    /// COMMIT, ROLLBACK, XA PREPARE: the transaction ends here.
+    ends: bool,
+    /// Stays as it is in a withheld group (transaction control).
+    control: bool,
+}
+
+impl EventGuard {
+    /// A guard for a new stream; `quarantined` are origins quarantined on earlier connections
+    /// of the same replica.
+    pub fn new(settings: GuardSettings, quarantined: HashMap<u32, String>) -> Self {
+        EventGuard {
+            settings,
+            format: Arc::new(FormatDescription::assumed_v4(
+                crate::binlog::ChecksumAlg::Off,
+            )),
+            lex: LexOptions::default(),
+            file: String::new(),
+            tables: HashMap::new(),
+            group: None,
+            quarantined,
+            sent: Sent::default(),
+            halted: false,
+        }
+    }
+
+    /// The checksum the stream's events carry before its first format description (what the
+    /// replica and the primary agreed on in `@master_binlog_checksum`).
+    pub fn assume_checksum(&mut self, checksum: crate::binlog::ChecksumAlg) {
+        self.format = Arc::new(FormatDescription::assumed_v4(checksum));
+    }
+
+    /// Names the binlog file the events come from, for a stream that starts without a rotate
+    /// (a file read from disk).
+    pub fn set_file(&mut self, file: impl Into<String>) {
+        self.file = file.into();
+    }
+
+    pub fn sent(&self) -> &Sent {
+        &self.sent
+    }
+
+    /// Events of an unfinished group, held until it ends (a stream that stops inside a
+    /// transaction leaves them unsent).
+    pub fn held_events(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.held.len())
+    }
+
+    pub fn quarantined_origins(&self) -> &HashMap<u32, String> {
+        &self.quarantined
+    }
+
+    /// Judges one event packet (`0x00` then the event).
+    pub fn feed(&mut self, packet: BytesMut, policy: &Policy, out: &mut Output) {
+        if self.halted {
+            return;
+        }
+        let (header, at, seen) = match self.inspect(&packet, policy) {
+            Ok(parts) => parts,
+            Err(halt) => return self.halt(*halt, out),
+        };
+        match seen {
+            Seen::Heartbeat => out.send.push(packet),
+            Seen::Format(format) => {
+                let (major, minor, patch) =
+                    crate::binlog::format::version_triple(&format.server_version);
+                self.lex.target_version = major * 10_000 + minor * 100 + patch;
+                self.lex.is_mariadb = format.is_mariadb();
+                self.format = Arc::new(format);
+                self.pass(packet, out);
+            }
+            Seen::Rotate(file) => {
+                self.file = file;
+                self.pass(packet, out);
+            }
+            Seen::Passive => self.pass(packet, out),
+            Seen::Payload => self.halt(
+                Halt::new(at, "uninspectable event", header.event_type.to_string()).why(
+                    "a MySQL compressed transaction (binlog_transaction_compression) cannot be \
+                     judged; turn compression off on the primary",
+                ),
+                out,
+            ),
+            Seen::Gtid(gtid, mode) => {
+                self.close_group(out);
+                self.group = Some(Group::new(mode, Some(gtid), Arc::clone(&self.format)));
+                self.hold(packet, true, out);
+            }
+            Seen::Query(q) => self.query(packet, at, q, out),
+            Seen::End => {
+                self.ensure_group(Mode::Transaction);
+                self.hold(packet, true, out);
+                self.close_group(out);
+            }
+            Seen::TableMap(table) => {
+                self.tables.insert(table.table_id, table);
+                self.ensure_group(Mode::Standalone);
+                self.hold(packet, false, out);
+            }
+            Seen::Rows {
+                table_id,
+                kind,
+                ends_statement,
+                deleted,
+            } => {
+                self.ensure_group(Mode::Standalone);
+                if let (Some(n), RowsKind::Delete) = (deleted, kind) {
+                    self.count_deletes(table_id, n, at, policy, out);
+                }
+                if self.halted {
+                    return;
+                }
+                self.hold(packet, false, out);
+                let implicit = self.group.as_ref().is_some_and(|g| g.gtid.is_none());
+                if ends_statement && implicit && self.mode() == Some(Mode::Standalone) {
+                    self.close_group(out);
+                }
+            }
+            Seen::Content => {
+                self.ensure_group(Mode::Standalone);
+                self.hold(packet, false, out);
+            }
+        }
+    }
+
+    /// Frames, checks and decodes the event, and judges a statement.
+    fn inspect(
+        &self,
+        packet: &[u8],
+        policy: &Policy,
+    ) -> Result<(EventHeader, EventPosition, Seen), Box<Halt>> {
+        let bytes = packet.get(1..).unwrap_or_default();
+        let unreadable = |at: EventPosition, kind: String, why: String| {
+            Box::new(Halt::new(at, "unreadable event", kind).why(why))
+        };
+        let header = EventHeader::parse(bytes)
+            .map_err(|e| unreadable(self.position(None), "event".into(), e.to_string()))?;
+        let at = self.position(Some(&header));
+        let event = Event::parse(bytes, self.format.checksum)
+            .map_err(|e| unreadable(at.clone(), header.event_type.to_string(), e.to_string()))?;
+        if let Err(e) = event.verify_checksum() {
+            return Err(Box::new(
+                Halt::new(at, "event checksum", header.event_type.to_string())
+                    .why(format!("{e}; the event was not sent to the replica")),
+            ));
+        }
+        let t = header.event_type;
+        let data = match event.decode(&self.format) {
+            Ok(data) => data,
+            // What the guard must judge it must read; anything else passes as it is.
+            Err(e) if must_read(t) => {
+                return Err(unreadable(at, t.to_string(), e.to_string()));
+            }
+            Err(_) => EventData::Other,
+        };
+        let seen = match data {
+            EventData::FormatDescription(f) => Seen::Format(f),
+            EventData::Rotate { file, .. } => {
+                Seen::Rotate(String::from_utf8_lossy(file).into_owned())
+            }
+            EventData::Heartbeat { .. } => Seen::Heartbeat,
+            EventData::Gtid(g) => Seen::Gtid(
+                g.gtid.to_string(),
+                if g.is_standalone() {
+                    Mode::Standalone
+                } else {
+                    Mode::Transaction
+                },
+            ),
+            EventData::MysqlGtid(g) => Seen::Gtid(g.to_string(), Mode::AwaitingFirst),
+            EventData::Query(q) => Seen::Query(self.judge_query(&q, policy)),
+            EventData::Xid(_) => Seen::End,
+            EventData::TableMap(t) => Seen::TableMap(t.into_owned()),
+            EventData::Rows(r) => {
+                let deleted = if r.kind() == RowsKind::Delete && policy.has_rows_rules() {
+                    let table = self.tables.get(&r.table_id).ok_or_else(|| {
+                        unreadable(
+                            at.clone(),
+                            t.to_string(),
+                            format!("no table map for table id {}", r.table_id),
+                        )
+                    })?;
+                    // A count that cannot be taken fails closed: treat it as unbounded.
+                    Some(r.count_rows(table).ok().flatten().unwrap_or(u64::MAX))
+                } else {
+                    None
+                };
+                Seen::Rows {
+                    table_id: r.table_id,
+                    kind: r.kind(),
+                    ends_statement: r.ends_statement(),
+                    deleted,
+                }
+            }
+            EventData::TransactionPayload => Seen::Payload,
+            EventData::Intvar { .. }
+            | EventData::Rand { .. }
+            | EventData::UserVar { .. }
+            | EventData::Annotate(_)
+            | EventData::RowsQuery(_)
+            | EventData::LoadData { .. }
+            | EventData::DeleteFile { .. } => Seen::Content,
+            _ if t == EventType::XA_PREPARE => Seen::End,
+            _ => Seen::Passive,
+        };
+        Ok((header, at, seen))
+    }
+
+    fn judge_query(&self, q: &QueryEvent<'_>, policy: &Policy) -> JudgedQuery {
+        let mut lex = self.lex;
+        lex.no_backslash_escapes = q
+            .status
+            .sql_mode
+            .is_some_and(|m| m & MODE_NO_BACKSLASH_ESCAPES != 0);
+        let classification = classify(&q.query, &lex);
+        let kind = classification.kind;
+        let database = q.database_name();
+        let xa = xa_verb(&q.query);
+        // MariaDB's own stand-ins for events a replica cannot handle are comments.
+        let verdict = if matches!(kind, StatementKind::Other | StatementKind::Unparsable)
+            && is_only_comments(&q.query, &lex)
+        {
+            Verdict {
+                action: Action::Allow,
+                rule: NO_RULE.to_owned(),
+            }
+        } else {
+            policy.decide(&StatementContext {
+                classification: &classification,
+                database: database.as_deref(),
+                foreign_key_checks: q.status.foreign_key_checks(),
+                unique_checks: q.status.unique_checks(),
+                sql_log_bin: true,
+                origin_thread: Some(u64::from(q.thread_id)),
+            })
+        };
+        JudgedQuery {
+            begins: kind == StatementKind::Begin,
+            ends: matches!(kind, StatementKind::Commit | StatementKind::Rollback)
+                || xa == Some("PREPARE"),
+            control: matches!(
+                kind,
+                StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback
+            ) || xa.is_some(),
+            classification,
+            verdict,
+            thread_id: q.thread_id,
+            database,
+            preview: escape_for_message(&q.query, PREVIEW_CHARS),
+        }
+    }
+
+    fn query(&mut self, packet: BytesMut, at: EventPosition, q: JudgedQuery, out: &mut Output) {
+        match self.group.as_mut() {
+            None => {
+                let mode = if q.begins {
+                    Mode::Transaction
+                } else {
+                    Mode::Standalone
+                };
+                self.group = Some(Group::new(mode, None, Arc::clone(&self.format)));
+            }
+            Some(g) if g.mode == Mode::AwaitingFirst => {
+                g.mode = if q.begins {
+                    Mode::Transaction
+                } else {
+                    Mode::Standalone
+                };
+            }
+            Some(_) => {}
+        }
+        let index = self.held_index();
+        let group = self.group.as_mut().expect("a group was just ensured");
+        if q.thread_id != 0 && group.origin.is_none() {
+            group.origin = Some(q.thread_id);
+        }
+        if let Some(rule) = group.origin.and_then(|o| self.quarantined.get(&o))
+            && !q.control
+        {
+            group.consider(Decision {
+                verdict: Verdict {
+                    action: Action::Quarantine,
+                    rule: rule.clone(),
+                },
+                at: at.clone(),
+                kind: q.classification.kind.as_str().to_owned(),
+                thread_id: Some(q.thread_id),
+                statement: q.preview.clone(),
+                note: Some(format!(
+                    "origin thread {} was quarantined earlier",
+                    q.thread_id
+                )),
+                index,
+                rewrite: None,
+            });
+        }
+        let rewrite = (q.verdict.action == Action::Rewrite).then(|| RewriteTarget {
+            objects: q.classification.objects.clone(),
+            if_exists: q.classification.if_exists,
+            database: q.database.clone(),
+            start: at.start.unwrap_or(at.end),
+        });
+        let is_drop = q.classification.kind == StatementKind::DropTable;
+        group.consider(Decision {
+            verdict: q.verdict,
+            at,
+            kind: q.classification.kind.as_str().to_owned(),
+            thread_id: Some(q.thread_id),
+            statement: q.preview,
+            note: None,
+            index,
+            rewrite: rewrite.filter(|_| is_drop),
+        });
+        if self.check_decision(out) {
+            return;
+        }
+        self.hold(packet, q.control, out);
+        let standalone = self.mode() == Some(Mode::Standalone);
+        if (standalone && !q.begins) || q.ends {
+            self.close_group(out);
+        }
+    }
+
+    fn count_deletes(
+        &mut self,
+        table_id: u64,
+        rows: u64,
+        at: EventPosition,
+        policy: &Policy,
+        out: &mut Output,
+    ) {
+        let Some(table) = self.tables.get(&table_id) else {
+            return;
+        };
+        let key = (table.database.clone(), table.table.clone());
+        let index = self.held_index();
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        let total = group.deleted.entry(key.clone()).or_default();
+        *total = total.saturating_add(rows);
+        let deleted = *total;
+        if let Some(verdict) = policy.decide_rows(&RowsContext {
+            schema: &key.0,
+            table: &key.1,
+            deleted,
+        }) {
+            group.consider(Decision {
+                verdict,
+                at,
+                kind: "delete_rows".into(),
+                thread_id: None,
+                statement: format!(
+                    "{} rows deleted from {}.{} in one transaction",
+                    if deleted == u64::MAX {
+                        "uncountable".to_owned()
+                    } else {
+                        deleted.to_string()
+                    },
+                    key.0,
+                    key.1
+                ),
+                note: None,
+                index,
+                rewrite: None,
+            });
+            self.check_decision(out);
+        }
+    }
+
+    /// Halts at once on a halt verdict, or on a withholding one for a group already partly
+    /// sent. True when the stream halted.
+    fn check_decision(&mut self, out: &mut Output) -> bool {
+        let Some(group) = &self.group else {
+            return false;
+        };
+        let Some(d) = &group.decision else {
+            return false;
+        };
+        let withholds = matches!(
+            d.verdict.action,
+            Action::Quarantine | Action::QuarantineOrigin | Action::Reject | Action::Rewrite
+        );
+        let why = if d.verdict.action == Action::Halt {
+            d.note.clone()
+        } else if withholds && group.partly_sent {
+            Some(format!(
+                "{} a transaction larger than replication.hold_bytes whose first events already \
+                 reached the replica, which cannot be withheld in part",
+                d.verdict.action
+            ))
+        } else {
+            return false;
+        };
+        let mut halt = Halt::new(d.at.clone(), d.verdict.rule.clone(), d.kind.clone());
+        halt.thread_id = d.thread_id;
+        halt.statement.clone_from(&d.statement);
+        halt.why = why;
+        self.halt(halt, out);
+        true
+    }
+
+    fn mode(&self) -> Option<Mode> {
+        self.group.as_ref().map(|g| g.mode)
+    }
+
+    /// The index the next held packet will have within its group.
+    fn held_index(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.held.len())
+    }
+
+    fn ensure_group(&mut self, mode: Mode) {
+        if self.group.is_none() {
+            self.group = Some(Group::new(mode, None, Arc::clone(&self.format)));
+        }
+    }
+
+    /// Sends a packet that belongs to no group (or holds it in the open group, keeping order).
+    fn pass(&mut self, packet: BytesMut, out: &mut Output) {
+        if self.group.is_some() {
+            self.hold(packet, true, out);
+        } else {
+            self.release(std::iter::once(packet), out);
+        }
+    }
+
+    fn hold(&mut self, packet: BytesMut, keep: bool, out: &mut Output) {
+        let limit = self.settings.hold_bytes;
+        let Some(group) = self.group.as_mut() else {
+            return self.release(std::iter::once(packet), out);
+        };
+        group.hold(packet, keep);
+        if group.held_bytes > limit {
+            if group.action() != Action::Allow && group.action() != Action::Log {
+                group.partly_sent = true;
+                self.check_decision(out);
+                return;
+            }
+            group.partly_sent = true;
+            group.held_bytes = 0;
+            let packets: Vec<_> = group.held.drain(..).map(|(p, _)| p).collect();
+            self.release(packets, out);
+        }
+    }
+
+    fn release(&mut self, packets: impl IntoIterator<Item = BytesMut>, out: &mut Output) {
+        for packet in packets {
+            if let Ok(h) = EventHeader::parse(packet.get(1..).unwrap_or_default())
+                && h.log_pos != 0
+            {
+                self.sent.end = u64::from(h.log_pos);
+            }
+            self.sent.events += 1;
+            self.sent.bytes += packet.len() as u64;
+            out.send.push(packet);
+        }
+        self.sent.file.clone_from(&self.file);
+    }
+
+    fn halt(&mut self, halt: Halt, out: &mut Output) {
+        self.halted = true;
+        self.group = None;
+        out.halt = Some(halt);
+    }
+
+    fn position(&self, header: Option<&EventHeader>) -> EventPosition {
+        EventPosition {
+            file: self.file.clone(),
+            start: header.and_then(EventHeader::start_position),
+            end: header.map_or(self.sent.end, |h| u64::from(h.log_pos)),
+            gtid: self.group.as_ref().and_then(|g| g.gtid.clone()),
+            timestamp: header.map_or(0, |h| h.timestamp),
+        }
+    }
+
+    /// Ends the open group: sends it, withheld or rewritten as decided.
+    fn close_group(&mut self, out: &mut Output) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        let gtid = group.gtid.clone();
+        match group.decision.clone() {
+            Some(d) if d.verdict.action == Action::Log => {
+                out.logged.push(Logged {
+                    at: d.at,
+                    rule: d.verdict.rule,
+                    kind: d.kind,
+                    statement: d.statement,
+                });
+                self.release(group.held.into_iter().map(|(p, _)| p), out);
+            }
+            Some(d) if d.verdict.action == Action::Rewrite => {
+                self.group = Some(group);
+                match self.rewrite(&d) {
+                    Ok(()) => {
+                        let group = self.group.take().expect("put back above");
+                        self.release(group.held.into_iter().map(|(p, _)| p), out);
+                    }
+                    Err(why) => {
+                        let mut halt = Halt::new(d.at, d.verdict.rule, d.kind);
+                        halt.thread_id = d.thread_id;
+                        halt.statement = d.statement;
+                        halt.why = Some(why);
+                        return self.halt(halt, out);
+                    }
+                }
+            }
+            Some(d)
+                if matches!(
+                    d.verdict.action,
+                    Action::Quarantine | Action::QuarantineOrigin | Action::Reject
+                ) =>
+            {
+                if let Err(why) = self.withhold(group, &d, out) {
+                    let mut halt = Halt::new(d.at, d.verdict.rule, d.kind);
+                    halt.thread_id = d.thread_id;
+                    halt.statement = d.statement;
+                    halt.why = Some(why);
+                    return self.halt(halt, out);
+                }
+            }
+            _ => self.release(group.held.into_iter().map(|(p, _)| p), out),
+        }
+        if !self.halted {
+            self.sent.gtid = gtid.or(self.sent.gtid.take());
+        }
+    }
+
+    /// Replaces the group's content events by no-ops and records them for the journal.
+    fn withhold(&mut self, group: Group, d: &Decision, out: &mut Output) -> Result<(), String> {
+        if !self.settings.journal {
+            return Err(
+                "no journal is configured to keep what it withholds (--journal-dir)".into(),
+            );
+        }
+        if d.verdict.action == Action::QuarantineOrigin {
+            let Some(origin) = group.origin else {
+                return Err(
+                    "the transaction's origin thread is unknown (row events carry none)".into(),
+                );
+            };
+            self.quarantined
+                .entry(origin)
+                .or_insert_with(|| d.verdict.rule.clone());
+            out.quarantined_origin = Some((origin, d.verdict.rule.clone()));
+        }
+        let note = format!(
+            "replaygate: withheld by rule '{}' ({}){}",
+            d.verdict.rule,
+            d.verdict.action,
+            d.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+        let records = describe_withheld(&group, d, &self.file);
+        let mut packets = Vec::with_capacity(group.held.len());
+        for (packet, keep) in group.held {
+            if keep {
+                packets.push(packet);
+                continue;
+            }
+            let header = EventHeader::parse(&packet[1..]).map_err(|e| e.to_string())?;
+            let checksum = if header.event_type == EventType::FORMAT_DESCRIPTION {
+                return Err("a format description inside a transaction".into());
+            } else {
+                group.format.checksum
+            };
+            let no_op = replace::no_op(&header, checksum, &note).ok_or_else(|| {
+                format!("the {} event is too small to replace", header.event_type)
+            })?;
+            let mut replaced = BytesMut::with_capacity(no_op.len() + 1);
+            replaced.extend_from_slice(&[0]);
+            replaced.extend_from_slice(&no_op);
+            packets.push(replaced);
+        }
+        out.withheld.extend(records);
+        self.release(packets, out);
+        Ok(())
+    }
+
+    /// Rewrites the deciding DROP TABLE of the open group into a RENAME of the same size.
+    fn rewrite(&mut self, d: &Decision) -> Result<(), String> {
+        let group = self.group.as_mut().expect("called with the group open");
+        let Some(target) = &d.rewrite else {
+            return Err("rewrite applies to DROP TABLE only".into());
+        };
+        if group.partly_sent || d.index >= group.held.len() {
+            return Err("the statement already reached the replica".into());
+        }
+        if target.objects.is_empty() {
+            return Err("the DROP TABLE names no table".into());
+        }
+        if target.database.is_none() && target.objects.iter().any(|o| o.schema.is_none()) {
+            return Err("no database is selected to rename in".into());
+        }
+        // RENAME TABLE IF EXISTS is MariaDB's (10.5+); MySQL renames only what exists.
+        let if_exists = if target.if_exists && group.format.is_mariadb() {
+            "IF EXISTS "
+        } else {
+            ""
+        };
+        let rename = |name: &dyn Fn(&str) -> String| {
+            let pairs = target
+                .objects
+                .iter()
+                .map(|o| {
+                    let to = quote_identifier(&name(&o.name));
+                    match &o.schema {
+                        Some(schema) => format!(
+                            "{schema}.{} TO {schema}.{to}",
+                            quote_identifier(&o.name),
+                            schema = quote_identifier(schema)
+                        ),
+                        None => format!("{} TO {to}", quote_identifier(&o.name)),
+                    }
+                })
+                .collect::<Vec<_>>();
+            format!("RENAME TABLE {if_exists}{}", pairs.join(", "))
+        };
+        // The SQL path's name first; a shorter one when that does not fit the event.
+        let long = rename(&|t| quarantine_table_name(t, target.start));
+        let short = rename(&|t| short_quarantine_name(t, target.start));
+        let (packet, _) = &group.held[d.index];
+        let original = &packet[1..];
+        let post = group.format.post_header_len(EventType::QUERY).unwrap_or(13);
+        let rebuilt = [&long, &short]
+            .into_iter()
+            .flat_map(|sql| [(sql, KeepStatus::All), (sql, KeepStatus::CharsetOnly)])
+            .find_map(|(sql, keep)| {
+                rebuild_with_query(
+                    original,
+                    post,
+                    group.format.checksum,
+                    sql.as_bytes(),
+                    keep,
+                    original.len(),
+                )
+            })
+            .ok_or_else(|| {
+                format!(
+                    "the rewrite ({short}) does not fit in the DROP TABLE event's {} bytes, and a \
+                     replica's position advances by event sizes: quarantine it instead",
+                    original.len()
+                )
+            })?;
+        let mut replaced = BytesMut::with_capacity(rebuilt.len() + 1);
+        replaced.extend_from_slice(&[0]);
+        replaced.extend_from_slice(&rebuilt);
+        group.held[d.index].0 = replaced;
+        Ok(())
+    }
+}
+
+/// `_rg_<n>_<table>`: the quarantine name of a rewrite that has no room for the long one.
+fn short_quarantine_name(table: &str, n: u64) -> String {
+    let prefix = format!("_rg_{n}_");
+    let room = 64usize.saturating_sub(prefix.len());
+    let mut name: String = table.chars().take(room).collect();
+    while name.len() > room {
+        name.pop();
+    }
+    format!("{prefix}{name}")
+}
+
+/// Event types whose content the guard must read to judge them.
+fn must_read(t: EventType) -> bool {
+    t.rows().is_some()
+        || matches!(
+            t,
+            EventType::QUERY
+                | EventType::QUERY_COMPRESSED
+                | EventType::EXECUTE_LOAD_QUERY
+                | EventType::TABLE_MAP
+                | EventType::GTID
+                | EventType::MYSQL_GTID
+                | EventType::ANONYMOUS_GTID
+                | EventType::XID
+        )
+}
+
+/// `XA START|END|PREPARE|COMMIT|ROLLBACK ...`: the verb.
+fn xa_verb(query: &[u8]) -> Option<&'static str> {
+    let text = std::str::from_utf8(query.get(..query.len().min(32))?).ok()?;
+    let mut words = text.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("XA") {
+        return None;
+    }
+    let verb = words.next()?;
+    [
+        "START", "BEGIN", "END", "PREPARE", "COMMIT", "ROLLBACK", "RECOVER",
+    ]
+    .into_iter()
+    .find(|v| verb.eq_ignore_ascii_case(v))
+}
+
+/// Journal entries for the events of a withheld group: each statement, and each rows
+/// statement with its row counts.
+fn describe_withheld(group: &Group, d: &Decision, file: &str) -> Vec<Withheld> {
+    let mut records = Vec::new();
+    let mut tables: HashMap<u64, OwnedTableMap> = HashMap::new();
+    let mut annotate: Option<Vec<u8>> = None;
+    let mut rows_note: Vec<String> = Vec::new();
+    for (packet, keep) in &group.held {
+        if *keep {
+            continue;
+        }
+        let Ok(event) = Event::parse(&packet[1..], group.format.checksum) else {
+            continue;
+        };
+        let h = event.header;
+        let at = EventPosition {
+            file: file.to_owned(),
+            start: h.start_position(),
+            end: u64::from(h.log_pos),
+            gtid: group.gtid.clone(),
+            timestamp: h.timestamp,
+        };
+        let base = |kind: String, statement: Vec<u8>| Withheld {
+            at: at.clone(),
+            event_type: h.event_type,
+            thread_id: None,
+            database: None,
+            foreign_key_checks: true,
+            unique_checks: true,
+            charset_id: None,
+            kind,
+            statement,
+            rule: d.verdict.rule.clone(),
+            action: d.verdict.action,
+            note: d.note.clone(),
+        };
+        match event.decode(&group.format) {
+            Ok(EventData::Query(q)) => {
+                let lex = LexOptions::default();
+                let kind = classify(&q.query, &lex).kind.as_str().to_owned();
+                let mut w = base(kind, q.query.to_vec());
+                w.thread_id = Some(q.thread_id);
+                w.database = q.database_name();
+                w.foreign_key_checks = q.status.foreign_key_checks();
+                w.unique_checks = q.status.unique_checks();
+                w.charset_id = q.status.charset.map(|c| c.client);
+                records.push(w);
+            }
+            Ok(EventData::Annotate(text) | EventData::RowsQuery(text)) => {
+                annotate = Some(text.to_vec());
+            }
+            Ok(EventData::TableMap(t)) => {
+                let t = t.into_owned();
+                tables.insert(t.table_id, t);
+            }
+            Ok(EventData::Rows(r)) => {
+                let table = tables.get(&r.table_id);
+                let count = table
+                    .and_then(|t| r.count_rows(t).ok().flatten())
+                    .map_or("?".to_owned(), |n| n.to_string());
+                let name = table.map_or_else(
+                    || format!("table id {}", r.table_id),
+                    |t| format!("{}.{}", t.database, t.table),
+                );
+                rows_note.push(format!("{} {count} rows of {name}", r.kind().as_str()));
+                if r.ends_statement() {
+                    let statement = annotate
+                        .take()
+                        .unwrap_or_else(|| format!("({} on {name})", h.event_type).into_bytes());
+                    let mut w = base(format!("{}_rows", r.kind().as_str()), statement);
+                    w.database = table.map(|t| t.database.clone());
+                    let rows = rows_note.join(", ");
+                    rows_note.clear();
+                    w.note = Some(match &w.note {
+                        Some(n) => format!("{n}; {rows}"),
+                        None => rows,
+                    });
+                    records.push(w);
+                }
+            }
+            _ => {}
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+#[path = "guard_tests.rs"]
+mod tests;
