@@ -39,6 +39,9 @@ pub struct StatusReport {
     pub version: String,
     pub sessions: Vec<SessionStatus>,
     pub throttle: ThrottleStatus,
+    /// Replicas streaming (or that streamed) through replaygate.
+    #[serde(default)]
+    pub replicas: Vec<crate::replication::ReplicaStatus>,
 }
 
 /// How often the recorder's histograms are compacted.
@@ -147,6 +150,7 @@ pub fn report(ctx: &ProxyContext) -> StatusReport {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sessions: ctx.registry.snapshot(),
         throttle: ctx.throttle.status(),
+        replicas: ctx.replicas.snapshot(),
     }
 }
 

@@ -51,6 +51,8 @@ pub struct ConfigFile {
     pub throttle: ThrottleSection,
     #[serde(default)]
     pub admin: AdminSection,
+    #[serde(default)]
+    pub replication: ReplicationSection,
     /// `[[rule]]` entries; absent: the shipped default policy.
     pub rule: Option<Vec<RuleConfig>>,
 }
@@ -73,6 +75,14 @@ pub struct ThrottleSection {
     pub max_transactions_per_sec: Option<u32>,
     /// `[throttle.adaptive]`: slow down / pause on the target's load.
     pub adaptive: Option<crate::adaptive::AdaptiveSection>,
+}
+
+/// `[replication]`: replicas streaming through replaygate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// The most of one transaction held back until its verdict is known.
+    pub hold_bytes: Option<usize>,
 }
 
 /// `[admin]`: the HTTP endpoint for metrics, status and runtime control.
@@ -201,6 +211,9 @@ pub struct Settings {
     pub progress_interval: Option<Duration>,
     /// Adaptive throttling on the target's load; `None`: off.
     pub adaptive: Option<crate::adaptive::AdaptiveSettings>,
+    /// The most of one transaction of a replication stream held back until its verdict is
+    /// known; a larger one is passed on as it arrives and cannot be withheld (it halts).
+    pub hold_bytes: usize,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -229,6 +242,8 @@ pub const DEFAULT_TARGET: &str = "127.0.0.1:3306";
 /// The admin port `replaygate status` asks when given none.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9307";
 const MAX_PROTOCOL_PACKET: usize = 1 << 30;
+/// How much of one transaction a replication stream holds back by default.
+pub const DEFAULT_HOLD_BYTES: usize = 64 << 20;
 /// Longer polls only burn CPU: a reply that takes this long is not a round trip to save.
 const MAX_BUSY_POLL_US: u64 = 1_000;
 
@@ -350,7 +365,16 @@ impl ConfigFile {
         };
         let progress_secs = self.log.progress_secs.unwrap_or(5);
         let adaptive = self.throttle.adaptive.map(|a| a.resolve()).transpose()?;
+        let hold_bytes = self.replication.hold_bytes.unwrap_or(DEFAULT_HOLD_BYTES);
+        if hold_bytes < 1 << 20 {
+            return Err(ConfigError::Invalid {
+                key: "replication.hold_bytes",
+                value: hold_bytes.to_string(),
+                reason: "must be at least 1048576: smaller transactions could not be withheld",
+            });
+        }
         Ok(Settings {
+            hold_bytes,
             adaptive,
             caps,
             admin,

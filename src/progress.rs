@@ -1,5 +1,6 @@
 //! Progress lines: while sessions replay, `serve` logs one line per active session every few
-//! seconds (statements/s, MB/s, binlog position, GTID, throttle state).
+//! seconds (statements/s, MB/s, binlog position, GTID, throttle state), and one per streaming
+//! replica (events/s, MB/s, how far it was sent, GTID, events withheld).
 //!
 //! It reads the registry sessions publish to, so it costs the sessions nothing; a session with
 //! no new statements since the last line gets no line, so an idle proxy stays quiet.
@@ -18,6 +19,8 @@ pub async fn run(ctx: &ProxyContext, interval: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Per session: (statements, bytes) at the last tick.
     let mut last: HashMap<u64, (u64, u64)> = HashMap::new();
+    // Per replica server id: (events, bytes) sent at the last tick.
+    let mut last_replicas: HashMap<u32, (u64, u64)> = HashMap::new();
     let mut last_tick = Instant::now();
     loop {
         tick.tick().await;
@@ -63,5 +66,29 @@ pub async fn run(ctx: &ProxyContext, interval: Duration) {
             );
         }
         last = seen;
+        for r in ctx.replicas.snapshot() {
+            let Some(session) = r.session else {
+                continue;
+            };
+            let previous = last_replicas.insert(r.server_id, (r.events_sent, r.bytes_sent));
+            if previous == Some((r.events_sent, r.bytes_sent)) {
+                continue;
+            }
+            let (events, bytes) = previous.unwrap_or((0, 0));
+            info!(
+                session,
+                replica = r.server_id,
+                events = r.events_sent,
+                events_per_sec =
+                    ((r.events_sent.saturating_sub(events)) as f64 / secs * 10.0).round() / 10.0,
+                mb_per_sec = ((r.bytes_sent.saturating_sub(bytes)) as f64 / secs / 1e6 * 100.0)
+                    .round()
+                    / 100.0,
+                sent_up_to = %format!("{}:{}", r.file, r.position),
+                gtid = r.gtid.as_deref().unwrap_or(""),
+                withheld = r.withheld,
+                "replica progress"
+            );
+        }
     }
 }

@@ -180,6 +180,7 @@ pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Fu
         }
     }
     listeners.close();
+    ctx.stop();
     while sessions.try_join_next().is_some() {}
     info!(
         sessions = sessions.len(),

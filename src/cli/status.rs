@@ -97,13 +97,22 @@ pub fn render(report: &StatusReport) -> String {
     }
     if report.sessions.is_empty() {
         out.push_str("no open sessions\n");
-        return out;
+    } else {
+        out.push_str(&sessions_table(report));
     }
-    let rows: Vec<[String; 10]> = report
+    if !report.replicas.is_empty() {
+        out.push_str("replicas:\n");
+        out.push_str(&replicas_table(report));
+    }
+    out
+}
+
+fn sessions_table(report: &StatusReport) -> String {
+    let rows: Vec<Vec<String>> = report
         .sessions
         .iter()
         .map(|s| {
-            [
+            vec![
                 s.id.to_string(),
                 s.client.clone(),
                 s.user.clone(),
@@ -134,38 +143,92 @@ pub fn render(report: &StatusReport) -> String {
             ]
         })
         .collect();
-    let header = [
-        "SESSION",
-        "CLIENT",
-        "USER",
-        "DATABASE",
-        "CHARSET",
-        "POSITION",
-        "GTID",
-        "STATEMENTS",
-        "RATE",
-        "STATE",
-    ];
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    table(
+        &[
+            "SESSION",
+            "CLIENT",
+            "USER",
+            "DATABASE",
+            "CHARSET",
+            "POSITION",
+            "GTID",
+            "STATEMENTS",
+            "RATE",
+            "STATE",
+        ],
+        &rows,
+    )
+}
+
+fn replicas_table(report: &StatusReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .replicas
+        .iter()
+        .map(|r| {
+            vec![
+                r.server_id.to_string(),
+                if r.client.is_empty() {
+                    "-".into()
+                } else {
+                    r.client.clone()
+                },
+                format!("{}:{}", r.file, r.position),
+                r.gtid.clone().unwrap_or_else(|| "-".into()),
+                r.events_sent.to_string(),
+                format!(
+                    "{:.0}/s {:.2} MB/s",
+                    r.events_per_sec,
+                    r.bytes_per_sec / 1e6
+                ),
+                r.withheld.to_string(),
+                match (&r.halted, r.session) {
+                    (Some(why), _) => format!("HALTED: {why}"),
+                    (None, Some(session)) => format!("streaming (session {session})"),
+                    (None, None) => "disconnected".into(),
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SERVER_ID",
+            "CLIENT",
+            "SENT UP TO",
+            "GTID",
+            "EVENTS",
+            "RATE",
+            "WITHHELD",
+            "STATE",
+        ],
+        &rows,
+    )
+}
+
+/// Left-aligned columns, as wide as their widest cell; the last column is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut line = |cells: &[&str]| {
-        let last = cells.len() - 1;
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i == last {
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut cells = cells.peekable();
+        let mut i = 0;
+        while let Some(cell) = cells.next() {
+            if cells.peek().is_none() {
                 out.push_str(cell);
             } else {
-                out.push_str(&format!("{cell:<w$}  "));
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             }
+            i += 1;
         }
         out.push('\n');
     };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
     }
     out
 }
@@ -189,6 +252,7 @@ mod tests {
                 adaptive: None,
                 aborted: None,
             },
+            replicas: Vec::new(),
         };
         assert!(!render(&report).contains("adaptive"));
         report.throttle.adaptive = Some(AdaptiveStatus {
@@ -234,6 +298,20 @@ mod tests {
                 && text.contains("  replica db3:3306: LAG UNKNOWN: not a replica\n"),
             "{text}"
         );
+
+        report.replicas = vec![replaygate::replication::ReplicaStatus {
+            server_id: 2,
+            file: "binlog.000003".into(),
+            position: 1234,
+            halted: Some("replaygate halted replication before drop_table".into()),
+            ..Default::default()
+        }];
+        let text = render(&report);
+        assert!(
+            text.contains("replicas:\nSERVER_ID") && text.contains("binlog.000003:1234"),
+            "{text}"
+        );
+        assert!(text.contains("HALTED: replaygate halted replication before drop_table"));
 
         report.throttle.aborted = Some(Abort::new("replica_lag", 12.0, 10.0));
         let text = render(&report);

@@ -49,6 +49,13 @@ pub struct JournalRecord {
     pub statement_base64: Option<String>,
     /// E.g. the rewrite that was executed instead.
     pub note: Option<String>,
+    /// The binlog event it came in, for records from a replication stream (`Query`,
+    /// `Delete_rows_v1`, ...); absent for statements of a text replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The server id of the replica the event was withheld from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<u32>,
 }
 
 /// The server defaults (checks on, binlogging on), so a record built with
@@ -79,6 +86,8 @@ impl Default for JournalRecord {
             statement: None,
             statement_base64: None,
             note: None,
+            event_type: None,
+            replica: None,
         }
     }
 }

@@ -53,7 +53,7 @@ pub fn render_list(records: &[JournalRecord]) -> String {
 pub fn render_record(r: &JournalRecord) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     let num = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    let fields: [(&str, String); 22] = [
+    let fields: [(&str, String); 24] = [
         ("time", r.time.clone()),
         ("session", r.session.to_string()),
         ("client", r.client.clone()),
@@ -76,6 +76,8 @@ pub fn render_record(r: &JournalRecord) -> String {
         ("rule", r.rule.clone()),
         ("action", r.action.clone()),
         ("kind", r.kind.clone()),
+        ("event_type", opt(&r.event_type)),
+        ("replica", num(r.replica.map(u64::from))),
         ("note", opt(&r.note)),
         ("statement_base64", opt(&r.statement_base64)),
         ("statement_encoding", statement_encoding(r).to_owned()),

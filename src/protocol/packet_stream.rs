@@ -154,6 +154,30 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         }
     }
 
+    /// Whether bytes the peer sent are buffered here, not yet read as packets.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.read_buf.is_empty()
+    }
+
+    /// Completes when the peer sends something or closes the connection (true when it closed).
+    /// Cancel-safe: what arrives is kept for the next read. For a peer that should stay silent
+    /// (a replica while its events stream), to notice it leave.
+    pub async fn peer_activity(&mut self) -> Result<bool, ProtocolError> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if !self.read_buf.is_empty() {
+                return Ok(false);
+            }
+            self.io.readable().await?;
+            match self.io.read_now(&mut buf)? {
+                Some(0) => return Ok(true),
+                Some(n) => self.read_buf.extend_from_slice(&buf[..n]),
+                // Readiness without data (it happens): wait again.
+                None => {}
+            }
+        }
+    }
+
     /// Like [`read_packet`](Self::read_packet), but the peer closing the connection is an error.
     pub async fn expect_packet(&mut self) -> Result<BytesMut, ProtocolError> {
         self.read_packet()

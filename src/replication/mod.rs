@@ -7,6 +7,9 @@
 mod group;
 pub mod guard;
 pub mod outcome;
+pub mod registry;
+pub mod relay;
 
 pub use guard::{EventGuard, GuardSettings, Output, Sent};
 pub use outcome::{EventPosition, Halt, Logged, Withheld};
+pub use registry::{ReplicaRegistry, ReplicaStatus};

@@ -215,6 +215,7 @@ impl Session {
                 id,
                 ..SessionStatus::default()
             },
+            replica: None,
         }
     }
 

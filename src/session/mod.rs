@@ -26,6 +26,7 @@ pub mod guard;
 mod pipeline;
 mod prepared;
 pub mod query;
+mod replica;
 pub mod state;
 pub mod status;
 
@@ -67,6 +68,12 @@ pub struct ProxyContext {
     pub throttle: Arc<Throttle>,
     /// Each open session's status, for the admin endpoint and the progress lines.
     pub registry: SessionRegistry,
+    /// Replicas streaming through replaygate: their halts and quarantined origins outlive
+    /// their connections.
+    pub replicas: crate::replication::ReplicaRegistry,
+    /// Flips to true when `serve` stops: replication streams, which never finish by
+    /// themselves, end then (a stream must not go on under the policy of a stopped process).
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl ProxyContext {
@@ -77,7 +84,19 @@ impl ProxyContext {
             catalog: OnceCell::new(),
             journal,
             registry: SessionRegistry::default(),
+            replicas: crate::replication::ReplicaRegistry::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Tells the sessions that never end by themselves (replication streams) to end.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Completes once [`stop`](Self::stop) was called.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 }
 
@@ -119,6 +138,8 @@ pub struct Session {
     pipeline: Pipeline,
     /// What this session last published to the registry.
     status: SessionStatus,
+    /// The server id a replica registered with (COM_REGISTER_SLAVE).
+    replica: Option<u32>,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -247,16 +268,7 @@ impl Session {
                     self.forward(&packet, shape).await?;
                 }
                 Err(Unsupported::ReplicationStream) => {
-                    self.refuse(
-                            1235,
-                            b"42000",
-                            &format!(
-                                "replaygate: {} (replication stream) is not supported through replaygate; \
-                                 connect replicas to the server directly",
-                                command::name(other)
-                            ),
-                        )
-                        .await?;
+                    return self.replication_command(other, packet).await;
                 }
             },
         }

@@ -72,33 +72,54 @@ pub struct SessionRegistry {
     sessions: Arc<Mutex<HashMap<u64, Entry>>>,
 }
 
+/// Rates of two counters, measured on the reader's side between reads at least
+/// [`RATE_WINDOW`] apart (a read within the window keeps the last rates).
+#[derive(Debug, Clone)]
+pub struct RateSampler {
+    sampled_at: Instant,
+    then: [u64; 2],
+    rates: [f64; 2],
+}
+
+impl RateSampler {
+    pub fn new(now: Instant, counters: [u64; 2]) -> Self {
+        RateSampler {
+            sampled_at: now,
+            then: counters,
+            rates: [0.0; 2],
+        }
+    }
+
+    /// The counters' rates per second, sampled anew when the window has passed.
+    pub fn read(&mut self, now: Instant, counters: [u64; 2]) -> [f64; 2] {
+        let elapsed = now.saturating_duration_since(self.sampled_at);
+        if elapsed >= RATE_WINDOW {
+            let secs = elapsed.as_secs_f64();
+            for ((rate, now), then) in self.rates.iter_mut().zip(counters).zip(self.then) {
+                *rate = now.saturating_sub(then) as f64 / secs;
+            }
+            (self.sampled_at, self.then) = (now, counters);
+        }
+        self.rates
+    }
+}
+
 /// A session's last snapshot and the counters its rates are measured from.
 #[derive(Debug)]
 struct Entry {
     status: SessionStatus,
-    sampled_at: Instant,
-    statements_then: u64,
-    bytes_then: u64,
-    statements_per_sec: f64,
-    bytes_per_sec: f64,
+    rates: RateSampler,
 }
 
 impl Entry {
-    /// The snapshot with its rates, sampled anew when the window has passed.
+    /// The snapshot with its rates.
     fn read(&mut self, now: Instant) -> SessionStatus {
-        let elapsed = now.saturating_duration_since(self.sampled_at);
-        if elapsed >= RATE_WINDOW {
-            let secs = elapsed.as_secs_f64();
-            let s = &self.status;
-            self.statements_per_sec =
-                s.statements.saturating_sub(self.statements_then) as f64 / secs;
-            self.bytes_per_sec = s.bytes_in.saturating_sub(self.bytes_then) as f64 / secs;
-            (self.sampled_at, self.statements_then, self.bytes_then) =
-                (now, s.statements, s.bytes_in);
-        }
+        let [statements_per_sec, bytes_per_sec] = self
+            .rates
+            .read(now, [self.status.statements, self.status.bytes_in]);
         SessionStatus {
-            statements_per_sec: self.statements_per_sec,
-            bytes_per_sec: self.bytes_per_sec,
+            statements_per_sec,
+            bytes_per_sec,
             ..self.status.clone()
         }
     }
@@ -115,11 +136,10 @@ impl SessionRegistry {
                     status.id,
                     Entry {
                         status: status.clone(),
-                        sampled_at: Instant::now(),
-                        statements_then: status.statements,
-                        bytes_then: status.bytes_in,
-                        statements_per_sec: 0.0,
-                        bytes_per_sec: 0.0,
+                        rates: RateSampler::new(
+                            Instant::now(),
+                            [status.statements, status.bytes_in],
+                        ),
                     },
                 );
             }
@@ -168,7 +188,7 @@ mod tests {
     fn rates_follow_the_counters_between_reads_and_fall_to_zero_when_quiet() {
         let registry = SessionRegistry::default();
         registry.publish(&session(100, 1_000));
-        let start = registry.sessions.lock().unwrap()[&7].sampled_at;
+        let start = registry.sessions.lock().unwrap()[&7].rates.sampled_at;
         let at = |secs: f64| start + Duration::from_secs_f64(secs);
 
         assert_eq!(registry.snapshot_at(at(0.5))[0].statements_per_sec, 0.0);
