@@ -610,7 +610,7 @@ impl EventGuard {
             }
             Some(d) if d.verdict.action == Action::Rewrite => {
                 self.group = Some(group);
-                match self.rewrite(&d) {
+                match self.rewrite(&d, out) {
                     Ok(()) => {
                         let group = self.group.take().expect("put back above");
                         self.release(group.held.into_iter().map(|(p, _)| p), out);
@@ -672,7 +672,8 @@ impl EventGuard {
                 .map(|n| format!(": {n}"))
                 .unwrap_or_default()
         );
-        let records = describe_withheld(&group, d, &self.file);
+        let content = group.held.iter().filter(|(_, keep)| !keep).map(|(p, _)| p);
+        let records = describe_withheld(content, &group, d, &self.file);
         let mut packets = Vec::with_capacity(group.held.len());
         for (packet, keep) in group.held {
             if keep {
@@ -698,8 +699,9 @@ impl EventGuard {
         Ok(())
     }
 
-    /// Rewrites the deciding DROP TABLE of the open group into a RENAME of the same size.
-    fn rewrite(&mut self, d: &Decision) -> Result<(), String> {
+    /// Rewrites the deciding DROP TABLE of the open group into a RENAME of the same size, and
+    /// records the original for the journal.
+    fn rewrite(&mut self, d: &Decision, out: &mut Output) -> Result<(), String> {
         let group = self.group.as_mut().expect("called with the group open");
         let Some(target) = &d.rewrite else {
             return Err("rewrite applies to DROP TABLE only".into());
@@ -755,6 +757,7 @@ impl EventGuard {
                     keep,
                     original.len(),
                 )
+                .map(|event| (sql.as_str(), event))
             })
             .ok_or_else(|| {
                 format!(
@@ -763,6 +766,12 @@ impl EventGuard {
                     original.len()
                 )
             })?;
+        let (executed, rebuilt) = rebuilt;
+        let mut records = describe_withheld(std::iter::once(packet), group, d, &self.file);
+        for r in &mut records {
+            r.note = Some(format!("executed instead: {executed}"));
+        }
+        out.withheld.extend(records);
         let mut replaced = BytesMut::with_capacity(rebuilt.len() + 1);
         replaced.extend_from_slice(&[0]);
         replaced.extend_from_slice(&rebuilt);
@@ -813,17 +822,19 @@ fn xa_verb(query: &[u8]) -> Option<&'static str> {
     .find(|v| verb.eq_ignore_ascii_case(v))
 }
 
-/// Journal entries for the events of a withheld group: each statement, and each rows
-/// statement with its row counts.
-fn describe_withheld(group: &Group, d: &Decision, file: &str) -> Vec<Withheld> {
+/// Journal entries for withheld events of a group: each statement, and each rows statement
+/// with its row counts.
+fn describe_withheld<'p>(
+    packets: impl Iterator<Item = &'p BytesMut>,
+    group: &Group,
+    d: &Decision,
+    file: &str,
+) -> Vec<Withheld> {
     let mut records = Vec::new();
     let mut tables: HashMap<u64, OwnedTableMap> = HashMap::new();
     let mut annotate: Option<Vec<u8>> = None;
     let mut rows_note: Vec<String> = Vec::new();
-    for (packet, keep) in &group.held {
-        if *keep {
-            continue;
-        }
+    for packet in packets {
         let Ok(event) = Event::parse(&packet[1..], group.format.checksum) else {
             continue;
         };

@@ -186,7 +186,16 @@ impl Session {
                 return Ok(true);
             }
         };
-        info!(session = self.id, replica = server_id, end = ?end, "replication stream ended");
+        match &end {
+            RelayEnd::PrimaryLost(why) => warn!(
+                session = self.id,
+                replica = server_id,
+                "lost the connection to the primary ({why}); the replica will reconnect through replaygate"
+            ),
+            end => {
+                info!(session = self.id, replica = server_id, end = ?end, "replication stream ended")
+            }
+        }
         Ok(end != RelayEnd::Primary)
     }
 }

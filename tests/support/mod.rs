@@ -10,7 +10,9 @@
 //! - [`proxy`]: `Replaygate`, `replaygate_bin` — the proxy under test as a child process;
 //! - [`process`]: `free_port` and the process plumbing the others share;
 //! - [`admin`]: `GET` on the admin endpoint, `/status`, and polling it;
-//! - [`corpus`]: the shared corpus of real binlogs and dumps, found by path.
+//! - [`corpus`]: the shared corpus of real binlogs and dumps, found by path;
+//! - [`incident`]: the day of the incident on a live production, and its twin;
+//! - [`replication`]: real replicas of a primary (or of replaygate), their status, checksums.
 //!
 //! ```ignore
 //! mod support;
@@ -34,6 +36,8 @@
 pub mod admin;
 pub mod client;
 pub mod corpus;
+pub mod incident;
 pub mod process;
 pub mod proxy;
+pub mod replication;
 pub mod server;
