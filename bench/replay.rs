@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use knobs::env_or;
 use machine::{Spinners, load_average};
 use support::client::{MariadbClient, mariadb_binlog};
-use support::process::{proc_status_kib, send_signal};
+use support::process::{cpu_seconds, proc_status_kib, send_signal};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -516,24 +516,6 @@ fn replay_round(
         statements,
         ..round
     }
-}
-
-/// User plus system CPU seconds a process has used so far (`/proc/PID/stat`).
-fn cpu_seconds(pid: u32) -> f64 {
-    /// USER_HZ, the unit of those fields: 100 on every Linux architecture we run on.
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
-    // Fields after the parenthesised command name start at field 3 (state); utime and stime
-    // are fields 14 and 15.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|f| f.parse::<u64>().expect("numeric utime/stime"))
-        .sum();
-    ticks as f64 / TICKS_PER_SECOND
 }
 
 fn reset_database(target: &MariaDb, workload: &Workload) {

@@ -17,7 +17,7 @@ mod support;
 use std::process::Command;
 
 use support::incident::{self, Incident, restored, tables};
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, replaygate_stdout};
 use support::server::{MariaDb, ServerOptions};
 
 /// The day of the incident on a STATEMENT-format production, and a twin without the restore.
@@ -109,7 +109,7 @@ fn the_incident_halt_quarantine_origin_and_scan() {
         incident.twin,
         "the replay equals the twin that never saw the restore"
     );
-    let list = replaygate(&["journal", "list", "--journal-dir", journal_dir]);
+    let list = replaygate_stdout(&["journal", "list", "--journal-dir", journal_dir]);
     assert!(list.contains("drop_table"), "{list}");
     assert!(
         list.contains("create_table"),
@@ -178,17 +178,4 @@ fn the_incident_halt_quarantine_origin_and_scan() {
         assert_eq!(finding["action"], "halt");
         assert_eq!(finding["database"], "shop");
     }
-}
-
-fn replaygate(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_replaygate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

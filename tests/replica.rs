@@ -14,12 +14,11 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::admin::{start_with_admin, status};
 use support::incident::{self, tables};
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, replaygate_stdout};
 use support::replication::{Positioning, caught_up, replicate, slave_status, wait_for_slave};
 use support::server::{MariaDb, ServerOptions};
 
@@ -47,19 +46,6 @@ fn first_drop(binlog_text: &[u8]) -> (u64, String) {
         }
     }
     panic!("no DROP TABLE in the binlog");
-}
-
-fn replaygate(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_replaygate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -108,7 +94,7 @@ fn the_incident_on_live_replicas_halt_quarantine_origin_and_the_direct_control()
     assert_eq!(running["Slave_IO_Running"], "Yes", "{running:#?}");
     assert_eq!(running["Slave_SQL_Running"], "Yes", "{running:#?}");
     assert_eq!(running["Last_IO_Error"], "", "{running:#?}");
-    let list = replaygate(&["journal", "list", "--journal-dir", journal_dir]);
+    let list = replaygate_stdout(&["journal", "list", "--journal-dir", journal_dir]);
     assert!(
         list.contains("drop_table") && list.contains("create_table") && list.contains("insert"),
         "the script's events are journaled: {list}"
@@ -176,7 +162,7 @@ fn the_incident_on_live_replicas_halt_quarantine_origin_and_the_direct_control()
         replica["position"].as_u64().unwrap() <= drop_position,
         "{report}"
     );
-    let text = replaygate(&["status", "--admin", &admin.to_string()]);
+    let text = replaygate_stdout(&["status", "--admin", &admin.to_string()]);
     assert!(
         text.contains("replicas:") && text.contains("HALTED: "),
         "{text}"

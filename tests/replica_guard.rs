@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, replaygate_stdout};
 use support::replication::{Positioning, caught_up, replicate, slave_status, wait_for_slave};
 use support::server::{MariaDb, ServerOptions};
 
@@ -147,11 +146,7 @@ fn a_drop_table_is_rewritten_into_a_rename_on_the_replica() {
         tables.contains("after") && !tables.lines().any(|t| t == "orders"),
         "{tables}"
     );
-    let list = Command::new(env!("CARGO_BIN_EXE_replaygate"))
-        .args(["journal", "show", "--journal-dir", journal_dir, "1"])
-        .output()
-        .unwrap();
-    let list = String::from_utf8_lossy(&list.stdout);
+    let list = replaygate_stdout(&["journal", "show", "--journal-dir", journal_dir, "1"]);
     assert!(
         list.contains("rewrite")
             && list.contains(&format!(

@@ -549,7 +549,8 @@ impl EventGuard {
             return self.release(std::iter::once(packet), out);
         };
         group.hold(packet, keep);
-        if group.held_bytes > limit {
+        // Past the limit once, the rest of the group streams through as it arrives.
+        if group.partly_sent || group.held_bytes > limit {
             if group.action() != Action::Allow && group.action() != Action::Log {
                 group.partly_sent = true;
                 self.check_decision(out);

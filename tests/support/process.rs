@@ -147,3 +147,21 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
 }
+
+/// User plus system CPU time of a process so far, in seconds (from `/proc/PID/stat`).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    /// USER_HZ, the unit of those fields: 100 on every Linux architecture we run on.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
+    // Fields after the parenthesised command name start at field 3 (state); utime and stime
+    // are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<u64>().expect("numeric utime/stime"))
+        .sum();
+    ticks as f64 / TICKS_PER_SECOND
+}

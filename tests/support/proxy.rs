@@ -257,3 +257,24 @@ fn is_addr_in_use(log: &str) -> bool {
         || log.contains("addrinuse")
         || log.contains("os error 98")
 }
+
+/// Runs `replaygate ARGS...` for a command that ends by itself (`journal`, `scan`, `status`,
+/// ...) and returns its output.
+pub fn run_replaygate(args: &[&str]) -> std::process::Output {
+    Command::new(replaygate_bin())
+        .args(args)
+        .output()
+        .expect("run replaygate")
+}
+
+/// [`run_replaygate`], which must succeed: its standard output.
+#[track_caller]
+pub fn replaygate_stdout(args: &[&str]) -> String {
+    let out = run_replaygate(args);
+    assert!(
+        out.status.success(),
+        "replaygate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
