@@ -1,6 +1,6 @@
 //! Bad input on a replication stream: an event whose checksum does not match halts with a
 //! clear message and never reaches the replica; the primary going away makes the replica
-//! reconnect through replaygate and go on.
+//! reconnect through replaygate and go on (by `current_pos`, the third way to position).
 
 mod support;
 
@@ -75,7 +75,7 @@ fn the_replica_reconnects_through_replaygate_when_the_primary_goes_away() {
     primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
     let proxy = Replaygate::start(&primary.tcp_addr(), &[]);
     let replica = replica(2);
-    replicate(&replica, proxy.port(), &Positioning::SlavePos);
+    replicate(&replica, proxy.port(), &Positioning::CurrentPos);
     primary.sql("INSERT INTO d.t SELECT seq FROM d.seq_1_to_100");
     caught_up(&replica, &primary, WAIT);
 
