@@ -53,6 +53,8 @@ pub struct ConfigFile {
     pub admin: AdminSection,
     #[serde(default)]
     pub replication: ReplicationSection,
+    #[serde(default)]
+    pub source: SourceSection,
     /// `[[rule]]` entries; absent: the shipped default policy.
     pub rule: Option<Vec<RuleConfig>>,
 }
@@ -83,6 +85,21 @@ pub struct ThrottleSection {
 pub struct ReplicationSection {
     /// The most of one transaction held back until its verdict is known.
     pub hold_bytes: Option<usize>,
+}
+
+/// `[source]`: `replaygate source`, the saved binlogs served to a restored server.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub listen: Option<String>,
+    pub socket: Option<PathBuf>,
+    /// The account the replica uses in CHANGE MASTER.
+    pub user: Option<String>,
+    /// The environment variable holding its password.
+    pub password_env: Option<String>,
+    pub stop_position: Option<String>,
+    pub stop_datetime: Option<String>,
+    pub stop_gtid: Option<String>,
 }
 
 /// `[admin]`: the HTTP endpoint for metrics, status and runtime control.

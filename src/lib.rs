@@ -30,5 +30,6 @@ pub mod replication;
 pub mod scan;
 pub mod server;
 pub mod session;
+pub mod source;
 pub mod sql;
 pub mod throttle;

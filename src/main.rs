@@ -37,8 +37,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let settings = resolve(&args)?;
             init_tracing(settings.log_format);
-            serve(settings)
+            run_server(settings, Serving::Proxy)
         }
+        Command::Source(args) => cli::source::run(args),
         Command::CheckConfig(args) => {
             let settings = resolve(&args)?;
             println!("{settings:#?}");
@@ -59,7 +60,7 @@ fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
     Ok(file.resolve(args.overrides())?)
 }
 
-fn init_tracing(format: LogFormat) {
+pub(crate) fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("replaygate=info"));
     let builder = tracing_subscriber::fmt()
@@ -72,7 +73,15 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+/// What the listeners serve: proxied sessions (`serve`), or saved binlogs to replicas
+/// (`source`).
+pub(crate) enum Serving {
+    Proxy,
+    Source(Arc<replaygate::source::Source>),
+}
+
+/// Listens, serves until SIGTERM or ctrl-c, and turns the outcome into an exit code.
+pub(crate) fn run_server(settings: Settings, serving: Serving) -> anyhow::Result<ExitCode> {
     // Opened before listening: a journal that cannot be written must stop replaygate at once,
     // not at the first statement it would withhold.
     let journal =
@@ -108,7 +117,27 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        replaygate::server::run(listeners, Arc::clone(&ctx), shutdown_on_signals(shutdown)).await;
+        let shutdown = shutdown_on_signals(shutdown);
+        match serving {
+            Serving::Proxy => replaygate::server::run(listeners, Arc::clone(&ctx), shutdown).await,
+            Serving::Source(source) => {
+                replaygate::server::run_with(
+                    listeners,
+                    Arc::clone(&ctx),
+                    shutdown,
+                    move |id, socket, peer, ctx| {
+                        replaygate::source::serve_replica(
+                            id,
+                            socket,
+                            peer,
+                            ctx,
+                            Arc::clone(&source),
+                        )
+                    },
+                )
+                .await
+            }
+        }
         // An aborted replay is a failed one, even though serve stayed up to show why: a job
         // runner (one job per shard) must not count it as done.
         if let Some(abort) = ctx.throttle.aborted() {

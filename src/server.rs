@@ -114,8 +114,32 @@ impl Listeners {
     }
 }
 
-/// Serves clients until `shutdown` completes. `ctx` is shared with the admin endpoint, if any.
+/// Serves clients (as `serve`: each one a proxied session) until `shutdown` completes. `ctx` is
+/// shared with the admin endpoint, if any.
 pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Future<Output = ()>) {
+    let settings = &ctx.settings;
+    info!(
+        listen = %settings.listen,
+        socket = settings.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        target = %settings.target,
+        charset_mode = ?settings.charset.mode,
+        charset = %settings.charset.default,
+        "replaygate serving"
+    );
+    run_with(listeners, ctx, shutdown, serve_client).await;
+}
+
+/// The accept loop of [`run`], serving each connection with `handler` (`replaygate source`
+/// serves replicas itself).
+pub async fn run_with<H, F>(
+    listeners: Listeners,
+    ctx: Arc<ProxyContext>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(u64, Socket, String, Arc<ProxyContext>) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
     let settings = Arc::clone(&ctx.settings);
     // Progress lines live as long as the accept loop.
     let progress = settings.progress_interval.map(|interval| {
@@ -131,14 +155,6 @@ pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Fu
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut sessions = JoinSet::new();
     let mut next_id: u64 = 1;
-    info!(
-        listen = %settings.listen,
-        socket = settings.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-        target = %settings.target,
-        charset_mode = ?settings.charset.mode,
-        charset = %settings.charset.default,
-        "replaygate serving"
-    );
     tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting, so excess clients queue in the kernel's backlog
@@ -159,8 +175,9 @@ pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Fu
                 let id = next_id;
                 next_id += 1;
                 let ctx = Arc::clone(&ctx);
+                let session = handler(id, client, peer, ctx);
                 sessions.spawn(async move {
-                    serve_client(id, client, peer, ctx).await;
+                    session.await;
                     drop(permit);
                 });
             }

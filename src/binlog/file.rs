@@ -6,7 +6,7 @@
 //! [`FileError::Truncated`] *after* every whole event has been read, so callers can use what is
 //! there and say where it stops.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use super::checksum::ChecksumAlg;
 use super::error::DecodeError;
@@ -162,6 +162,17 @@ impl<R: Read> BinlogFile<R> {
     fn fail(&mut self, offset: u64, error: DecodeError) -> FileError {
         self.done = true;
         FileError::Decode { offset, error }
+    }
+}
+
+impl<R: Read + Seek> BinlogFile<R> {
+    /// Goes on reading at `offset`, which must be an event's start (after the format
+    /// description, which sets the layout, was read).
+    pub fn seek_to(&mut self, offset: u64) -> Result<(), FileError> {
+        self.input.seek(SeekFrom::Start(offset))?;
+        self.offset = offset;
+        self.done = false;
+        Ok(())
     }
 }
 

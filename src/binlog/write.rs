@@ -64,6 +64,31 @@ pub fn heartbeat(file: &str, log_pos: u32, server_id: u32, checksum: ChecksumAlg
     )
 }
 
+/// An artificial GTID list: tells a replica that joins mid-file (by GTID) the state the stream
+/// starts from, and moves its idea of the primary's position to `log_pos`.
+pub fn gtid_list(
+    list: &[super::gtid::MariaGtid],
+    log_pos: u32,
+    server_id: u32,
+    checksum: ChecksumAlg,
+) -> Vec<u8> {
+    let mut body = (list.len() as u32 & 0x0fff_ffff).to_le_bytes().to_vec();
+    for g in list {
+        body.extend_from_slice(&g.domain_id.to_le_bytes());
+        body.extend_from_slice(&g.server_id.to_le_bytes());
+        body.extend_from_slice(&g.seq_no.to_le_bytes());
+    }
+    event(
+        EventType::GTID_LIST,
+        server_id,
+        0,
+        log_pos,
+        flags::ARTIFICIAL,
+        &body,
+        checksum,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

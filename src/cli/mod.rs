@@ -1,7 +1,8 @@
-//! The command line: `serve`, `check-config`, `scan`, `journal`, `status`.
+//! The command line: `serve`, `source`, `check-config`, `scan`, `journal`, `status`.
 
 pub mod journal;
 pub mod scan;
+pub mod source;
 pub mod status;
 
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy: `mariadb-binlog ... | mariadb -h 127.0.0.1 -P 3307` replays through it.
     Serve(ServeArgs),
+    /// Serve saved binlog files to a restored server as its primary: it replicates from
+    /// replaygate (`CHANGE MASTER TO ... MASTER_PORT=3308`), the guard in the stream.
+    Source(SourceArgs),
     /// Validate a config file and print the settings it resolves to (no server needed).
     CheckConfig(ServeArgs),
     /// Run the guard's rules over binlog text or dumps, with no server; exit 1 if anything at or
@@ -36,6 +40,51 @@ pub enum Command {
     },
     /// Print a running replaygate's sessions and throttle state (from its admin endpoint).
     Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The binlog files, in order (binlog.000042 binlog.000043 ...).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Config file (TOML; `[source]`, `[guard]`, `[[rule]]`, `[admin]`, `[log]`); flags given
+    /// here override it.
+    #[arg(long, short = 'c', env = "REPLAYGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address replicas connect to [default: 127.0.0.1:3308].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Also accept replicas on this unix socket.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The account the replica uses in CHANGE MASTER (MASTER_USER) [default: root].
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The environment variable holding its password (MASTER_PASSWORD) [default: no password,
+    /// allowed on loopback only].
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Action of the destructive-DDL rules [default: halt].
+    #[arg(long, value_enum)]
+    pub on_destructive: Option<Action>,
+    /// Directory of the quarantine journal (needed by quarantine and rewrite actions).
+    #[arg(long)]
+    pub journal_dir: Option<PathBuf>,
+    /// Serve events before the first transaction that starts at or after FILE:POS.
+    #[arg(long, value_name = "FILE:POS")]
+    pub stop_position: Option<String>,
+    /// Serve events before the first transaction of this time or later, in UTC.
+    #[arg(long, value_name = "YYYY-MM-DD HH:MM:SS")]
+    pub stop_datetime: Option<String>,
+    /// Serve events up to and including the transaction of this GTID.
+    #[arg(long, value_name = "D-S-N")]
+    pub stop_gtid: Option<String>,
+    /// Serve the admin endpoint (/metrics, /status) on ADDR (host:port, or a port on 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -119,12 +119,12 @@ pub async fn relay(
 
 /// Completes when replaygate stops (the guard of the watch is dropped at once: it must not be
 /// held across an await).
-async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 /// Carries out one output of the guard: journal, log, send, halt.
-async fn act(
+pub(crate) async fn act(
     client: &mut PacketStream<Socket>,
     out: &mut Output,
     stream: &Stream<'_>,
@@ -238,7 +238,7 @@ async fn primary_lost(
     Ok(RelayEnd::PrimaryLost(why.to_owned()))
 }
 
-async fn refuse(client: &mut PacketStream<Socket>, code: u16, message: &str) {
+pub(crate) async fn refuse(client: &mut PacketStream<Socket>, code: u16, message: &str) {
     let _ = client
         .send_packet(&err_packet(code, b"HY000", message))
         .await;

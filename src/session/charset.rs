@@ -71,6 +71,21 @@ const EQUIVALENTS: &[(&str, &[&str])] = &[
 ];
 
 impl CollationCatalog {
+    /// The collations MySQL and MariaDB share ids for (mysql_common's table), for when there is
+    /// no server to ask (`replaygate source` names the charsets of the events it journals).
+    pub fn builtin() -> Self {
+        use mysql_common::collations::{Collation, CollationId};
+        Self::from_entries((1u16..=323).filter_map(|id| {
+            let collation = Collation::from(CollationId::from(id));
+            (collation.id() != CollationId::UNKNOWN_COLLATION_ID).then(|| CollationEntry {
+                id: u64::from(id),
+                name: collation.collation().to_owned(),
+                charset: collation.charset().to_owned(),
+                is_default: collation.is_default(),
+            })
+        }))
+    }
+
     pub fn from_entries(entries: impl IntoIterator<Item = CollationEntry>) -> Self {
         let mut catalog = Self::default();
         for e in entries {
