@@ -31,22 +31,6 @@ fn replica(server_id: u32) -> MariaDb {
     })
 }
 
-/// The `# at` position and the GTID of the first DROP TABLE in mariadb-binlog text.
-fn first_drop(binlog_text: &[u8]) -> (u64, String) {
-    let text = String::from_utf8_lossy(binlog_text);
-    let mut gtid = String::new();
-    for event in text.split("\n# at ").skip(1) {
-        let header = event.lines().nth(1).unwrap_or_default();
-        if let Some(g) = header.split("GTID ").nth(1) {
-            gtid = g.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-        if event.contains("DROP TABLE IF EXISTS") {
-            let position = event.lines().next().unwrap().trim().parse().unwrap();
-            return (position, gtid);
-        }
-    }
-    panic!("no DROP TABLE in the binlog");
-}
 
 #[test]
 fn the_incident_on_live_replicas_halt_quarantine_origin_and_the_direct_control() {
@@ -70,7 +54,7 @@ fn the_incident_on_live_replicas_halt_quarantine_origin_and_the_direct_control()
     replicate(&c, production.port(), &Positioning::SlavePos);
 
     let day = incident::stage(&production, &twin);
-    let (drop_position, drop_gtid) = first_drop(&production.binlog_dump(&[]));
+    let (drop_position, drop_gtid) = incident::first_drop(&production.binlog_dump(&[]));
     let production_file = day.file.clone();
     assert_ne!(day.before_restore, day.twin);
 

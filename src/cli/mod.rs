@@ -70,10 +70,10 @@ pub struct SourceArgs {
     /// Directory of the quarantine journal (needed by quarantine and rewrite actions).
     #[arg(long)]
     pub journal_dir: Option<PathBuf>,
-    /// Serve events before the first transaction that starts at or after FILE:POS.
+    /// Serve no event at or after FILE:POS, nor the rest of the transaction it falls in.
     #[arg(long, value_name = "FILE:POS")]
     pub stop_position: Option<String>,
-    /// Serve events before the first transaction of this time or later, in UTC.
+    /// Serve no event of this time or later (UTC), nor the rest of its transaction.
     #[arg(long, value_name = "YYYY-MM-DD HH:MM:SS")]
     pub stop_datetime: Option<String>,
     /// Serve events up to and including the transaction of this GTID.

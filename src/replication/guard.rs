@@ -165,6 +165,12 @@ impl EventGuard {
         self.group.as_ref().map_or(0, |g| g.held.len())
     }
 
+    /// Drops the unfinished group without sending it (a stream that stops inside a
+    /// transaction). Returns whether part of it had already gone out (an oversized one).
+    pub fn discard_open_group(&mut self) -> bool {
+        self.group.take().is_some_and(|g| g.partly_sent)
+    }
+
     pub fn quarantined_origins(&self) -> &HashMap<u32, String> {
         &self.quarantined
     }

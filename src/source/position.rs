@@ -27,9 +27,10 @@ pub struct Start {
 /// Where the files' events stop being served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StopAt {
-    /// Before the first transaction that starts at or after this position of this file.
+    /// Nothing from this position of this file on (nor the transaction it falls in).
     pub position: Option<(String, u64)>,
-    /// Before the first transaction of this time or later (seconds since the epoch, UTC).
+    /// Nothing of this time or later (seconds since the epoch, UTC), nor the transaction an
+    /// event of that time falls in.
     pub datetime: Option<u32>,
     /// After this transaction.
     pub gtid: Option<MariaGtid>,

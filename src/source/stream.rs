@@ -154,8 +154,16 @@ pub async fn dump(
                 }
                 continue;
             }
-            let at_boundary = guard.held_events() == 0;
-            if at_boundary && reached_stop(stop, set, index, item.offset, header.timestamp) {
+            if reached_stop(stop, set, index, item.offset, header.timestamp) {
+                // Nothing at or after the stop point goes out, nor the rest of a transaction
+                // it cuts (held, so never sent).
+                if guard.discard_open_group() {
+                    warn!(
+                        replica = stream.server_id,
+                        "the stop point cuts a transaction larger than replication.hold_bytes: \
+                         its first events already reached the replica, which will not commit it"
+                    );
+                }
                 stopped_at_point = true;
                 break 'files;
             }
@@ -212,7 +220,7 @@ pub async fn dump(
     idle(client, &mut stream, &sent.file, sent.end, server_id, &dump).await
 }
 
-/// Whether the transaction starting at `offset` of file `index` (at `time`) is past the stop.
+/// Whether the event at `offset` of file `index` (at `time`) is at or past the stop point.
 fn reached_stop(stop: &StopAt, set: &BinlogSet, index: usize, offset: u64, time: u32) -> bool {
     if let Some((stop_file, stop_pos)) = &stop.position
         && let Some(stop_index) = set.find(stop_file)

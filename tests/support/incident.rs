@@ -66,6 +66,9 @@ pub struct Incident {
     pub twin: String,
     /// The restore script's connection id: the origin thread of its events.
     pub restore_thread: u64,
+    /// The second the restore script started in (UTC seconds since the epoch): every event
+    /// before it is older.
+    pub restore_time: u64,
 }
 
 /// Plays the day on `production` (and the traffic alone on `twin`).
@@ -100,6 +103,12 @@ pub fn stage(production: &MariaDb, twin: &MariaDb) -> Incident {
 
     run_script(production, TRAFFIC_BEFORE);
     let before_restore = tables(production);
+    // Start the script in a second of its own, so a stop time can fall between the two.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos())));
+    let restore_time = now.as_secs() + 1;
     // The restore script, from its own connection (its thread id is the origin to find).
     let mut script = b"SELECT CONNECTION_ID();\n".to_vec();
     script.extend_from_slice(&dump);
@@ -140,6 +149,7 @@ pub fn stage(production: &MariaDb, twin: &MariaDb) -> Incident {
         before_restore,
         twin: tables(twin),
         restore_thread,
+        restore_time,
     }
 }
 
@@ -178,7 +188,16 @@ fn dump_coordinates(dump: &[u8]) -> (String, u64, String) {
 
 /// A fresh server with the dump restored, as the recovery starts.
 pub fn restored(dump: &[u8]) -> MariaDb {
-    let server = MariaDb::start();
+    restored_as(dump, 1)
+}
+
+/// [`restored`] with its own server id (a server that replicates the saved binlogs must not
+/// have the id of the server that wrote them).
+pub fn restored_as(dump: &[u8], server_id: u32) -> MariaDb {
+    let server = MariaDb::start_with(super::server::ServerOptions {
+        server_id,
+        ..super::server::ServerOptions::default()
+    });
     server.sql("CREATE DATABASE shop");
     server
         .client()
@@ -186,4 +205,21 @@ pub fn restored(dump: &[u8]) -> MariaDb {
         .run_with_stdin(dump)
         .assert_success();
     server
+}
+
+/// The `# at` position and the GTID of the first DROP TABLE in mariadb-binlog text.
+pub fn first_drop(binlog_text: &[u8]) -> (u64, String) {
+    let text = String::from_utf8_lossy(binlog_text);
+    let mut gtid = String::new();
+    for event in text.split("\n# at ").skip(1) {
+        let header = event.lines().nth(1).unwrap_or_default();
+        if let Some(g) = header.split("GTID ").nth(1) {
+            gtid = g.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+        if event.contains("DROP TABLE IF EXISTS") {
+            let position = event.lines().next().unwrap().trim().parse().unwrap();
+            return (position, gtid);
+        }
+    }
+    panic!("no DROP TABLE in the binlog");
 }

@@ -67,6 +67,19 @@ impl Replaygate {
     /// [`Replaygate::start`] with extra environment variables for the child (these win over
     /// the defaults, e.g. `("RUST_LOG", "replaygate=trace")`).
     pub fn start_with_env(target: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Replaygate {
+        Self::launch(&["serve", "--target", target], extra_args, env)
+    }
+
+    /// `replaygate source FILES... --listen 127.0.0.1:PORT EXTRA_ARGS...`, as
+    /// [`Replaygate::start`] starts `serve`.
+    pub fn source(files: &[PathBuf], extra_args: &[&str]) -> Replaygate {
+        let mut command = vec!["source"];
+        command.extend(files.iter().map(|f| f.to_str().expect("UTF-8 binlog path")));
+        Self::launch(&command, extra_args, &[])
+    }
+
+    /// The command `command` (a subcommand and its own arguments) listening on a free port.
+    fn launch(command: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Replaygate {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new()
@@ -83,7 +96,7 @@ impl Replaygate {
                 child: None,
                 watchdog: None,
             };
-            match proxy.spawn_and_wait(target, extra_args, env) {
+            match proxy.spawn_and_wait(command, extra_args, env) {
                 Ok(()) => return proxy,
                 Err(log) if is_addr_in_use(&log) => last = log,
                 Err(log) => panic!("{log}"),
@@ -195,17 +208,15 @@ impl Replaygate {
     /// Spawns the child and waits until it listens; on failure returns a message with the log.
     fn spawn_and_wait(
         &mut self,
-        target: &str,
+        command: &[&str],
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<(), String> {
         let log = File::create(&self.log_path).expect("create replaygate.log");
         let mut cmd = Command::new(replaygate_bin());
-        cmd.arg("serve")
+        cmd.args(command)
             .arg("--listen")
             .arg(self.addr())
-            .arg("--target")
-            .arg(target)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup replaygate.log"))
