@@ -31,7 +31,6 @@ fn replica(server_id: u32) -> MariaDb {
     })
 }
 
-
 #[test]
 fn the_incident_on_live_replicas_halt_quarantine_origin_and_the_direct_control() {
     let production = MariaDb::start();

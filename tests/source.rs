@@ -139,6 +139,10 @@ fn the_incident_recovered_through_replaygate_source() {
         replicate(&restored, source.port(), &Positioning::SlavePos);
         idle(&restored, &source);
         assert_eq!(tables(&restored), day.before_restore, "{stop:?}");
-        assert!(source.log().contains("sent (the stop point)"), "{}", source.log());
+        assert!(
+            source.log().contains("sent (the stop point)"),
+            "{}",
+            source.log()
+        );
     }
 }

@@ -107,7 +107,9 @@ pub fn stage(production: &MariaDb, twin: &MariaDb) -> Incident {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos())));
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()),
+    ));
     let restore_time = now.as_secs() + 1;
     // The restore script, from its own connection (its thread id is the origin to find).
     let mut script = b"SELECT CONNECTION_ID();\n".to_vec();

@@ -73,13 +73,38 @@ impl Replaygate {
     /// `replaygate source FILES... --listen 127.0.0.1:PORT EXTRA_ARGS...`, as
     /// [`Replaygate::start`] starts `serve`.
     pub fn source(files: &[PathBuf], extra_args: &[&str]) -> Replaygate {
+        Self::source_with_env(files, extra_args, &[])
+    }
+
+    /// [`Replaygate::source`] with environment variables for the child.
+    pub fn source_with_env(
+        files: &[PathBuf],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Replaygate {
         let mut command = vec!["source"];
         command.extend(files.iter().map(|f| f.to_str().expect("UTF-8 binlog path")));
-        Self::launch(&command, extra_args, &[])
+        Self::launch(&command, extra_args, env)
+    }
+
+    /// [`Replaygate::source`] on a given port (a restart where replicas reconnect).
+    pub fn source_on_port(files: &[PathBuf], port: u16, extra_args: &[&str]) -> Replaygate {
+        let mut command = vec!["source"];
+        command.extend(files.iter().map(|f| f.to_str().expect("UTF-8 binlog path")));
+        Self::launch_on(&command, extra_args, &[], Some(port))
     }
 
     /// The command `command` (a subcommand and its own arguments) listening on a free port.
     fn launch(command: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Replaygate {
+        Self::launch_on(command, extra_args, env, None)
+    }
+
+    fn launch_on(
+        command: &[&str],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        port: Option<u16>,
+    ) -> Replaygate {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new()
@@ -87,7 +112,7 @@ impl Replaygate {
                 .tempdir_in("/tmp")
                 .expect("create proxy tempdir in /tmp");
             let log_path = dir.path().join("replaygate.log");
-            let port = free_port();
+            let port = port.unwrap_or_else(free_port);
             let mut proxy = Replaygate {
                 dir,
                 config_dir: None,
