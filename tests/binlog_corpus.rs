@@ -319,6 +319,7 @@ fn every_raw_binlog_passes_the_event_guard_unchanged_when_nothing_is_withheld() 
     let settings = GuardSettings {
         hold_bytes: 64 << 20,
         journal: true,
+        mariadb_replica: false,
     };
     let (mut identical, mut halted) = (0, Vec::new());
     for binlog in raw_binlogs(&corpus_dir()) {

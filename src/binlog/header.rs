@@ -15,6 +15,8 @@ pub mod flags {
     pub const ARTIFICIAL: u16 = 0x0020;
     /// Written by a replica to its relay log.
     pub const RELAY_LOG: u16 = 0x0040;
+    /// A reader that does not know the event type may skip it.
+    pub const IGNORABLE: u16 = 0x0080;
 }
 
 /// The fields of the common header.

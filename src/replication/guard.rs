@@ -46,6 +46,9 @@ pub struct GuardSettings {
     pub hold_bytes: usize,
     /// Whether withheld events can be journaled; without a journal a withholding verdict halts.
     pub journal: bool,
+    /// The replica is MariaDB (it said `@mariadb_slave_capability`): MySQL-only events it
+    /// cannot apply halt with replaygate's reason instead of breaking its applier.
+    pub mariadb_replica: bool,
 }
 
 /// What one call to [`EventGuard::feed`] produced. The caller journals `withheld` (before
@@ -106,8 +109,8 @@ enum Seen {
     Content,
     /// Passes through as is (GTID lists, checkpoints, stops, unknown types).
     Passive,
-    /// MySQL's compressed transaction: its events cannot be judged.
-    Payload,
+    /// An event that must not reach the replica, and why.
+    Refused(String),
 }
 
 struct JudgedQuery {
@@ -199,11 +202,8 @@ impl EventGuard {
                 self.pass(packet, out);
             }
             Seen::Passive => self.pass(packet, out),
-            Seen::Payload => self.halt(
-                Halt::new(at, "uninspectable event", header.event_type.to_string()).why(
-                    "a MySQL compressed transaction (binlog_transaction_compression) cannot be \
-                     judged; turn compression off on the primary",
-                ),
+            Seen::Refused(why) => self.halt(
+                Halt::new(at, "uninspectable event", header.event_type.to_string()).why(why),
                 out,
             ),
             Seen::Gtid(gtid, mode) => {
@@ -317,7 +317,22 @@ impl EventGuard {
                     deleted,
                 }
             }
-            EventData::TransactionPayload => Seen::Payload,
+            EventData::TransactionPayload => Seen::Refused(
+                "a MySQL compressed transaction (binlog_transaction_compression) cannot be \
+                 judged; turn compression off on the primary"
+                    .into(),
+            ),
+            EventData::Incident { kind, message } => Seen::Refused(format!(
+                "the primary recorded an incident in its binlog (kind {kind}: {}): events may be \
+                 missing after this point",
+                String::from_utf8_lossy(message)
+            )),
+            _ if self.settings.mariadb_replica && !mariadb_applies(&header) => {
+                Seen::Refused(format!(
+                    "{t} is a MySQL event a MariaDB replica cannot apply; replay these files \
+                     with mariadb-binlog and serve, or to a MySQL server"
+                ))
+            }
             EventData::Intvar { .. }
             | EventData::Rand { .. }
             | EventData::UserVar { .. }
@@ -796,6 +811,15 @@ fn short_quarantine_name(table: &str, n: u64) -> String {
         name.pop();
     }
     format!("{prefix}{name}")
+}
+
+/// Whether a MariaDB replica's applier takes this event: its own types, the MySQL types it
+/// reads as ignorable, and any event flagged as one it may skip.
+fn mariadb_applies(header: &EventHeader) -> bool {
+    let t = header.event_type.0;
+    header.flags & crate::binlog::header::flags::IGNORABLE != 0
+        || t <= EventType::XA_PREPARE.0
+        || (EventType::ANNOTATE_ROWS.0..=EventType::DELETE_ROWS_COMPRESSED.0).contains(&t)
 }
 
 /// Event types whose content the guard must read to judge them.

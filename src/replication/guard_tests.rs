@@ -148,6 +148,7 @@ fn settings() -> GuardSettings {
     GuardSettings {
         hold_bytes: 1 << 20,
         journal: true,
+        mariadb_replica: false,
     }
 }
 

@@ -172,6 +172,8 @@ impl Session {
                 settings: GuardSettings {
                     hold_bytes: self.ctx.settings.hold_bytes,
                     journal: self.ctx.journal.is_some(),
+                    // The primary itself decides what its replicas can take.
+                    mariadb_replica: false,
                 },
                 checksum,
                 stopping: self.ctx.stopping(),

@@ -361,6 +361,7 @@ impl Connection<'_> {
                 settings: GuardSettings {
                     hold_bytes: settings.hold_bytes,
                     journal: self.ctx.journal.is_some(),
+                    mariadb_replica: self.vars.contains_key("mariadb_slave_capability"),
                 },
                 checksum,
                 stopping: self.ctx.stopping(),

@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::server::MariaDb;
+
 /// The corpus directory; panics (naming `REPLAYGATE_CORPUS`) when it is not there.
 pub fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("REPLAYGATE_CORPUS")
@@ -82,4 +84,81 @@ pub fn raw_binlogs(dir: &Path) -> Vec<RawBinlog> {
             })
         })
         .collect()
+}
+
+pub const SYSTEM_SCHEMAS: &str = "'mysql','information_schema','performance_schema','sys'";
+
+pub fn mysql_schema_tables(target: &MariaDb) -> Vec<String> {
+    target
+        .sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mysql'")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Drops every user database, account and stray `mysql.*` table a file may have created (some
+/// run `use mysql; create table t2 ...`), so each run starts alike.
+pub fn reset(target: &MariaDb, system_tables: &[String]) {
+    for table in mysql_schema_tables(target) {
+        if !system_tables.contains(&table) {
+            target.sql(&format!("DROP TABLE mysql.`{table}`"));
+        }
+    }
+    let dbs = target.sql(&format!(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ({SYSTEM_SCHEMAS})"
+    ));
+    for db in dbs.lines().filter(|l| !l.is_empty()) {
+        target.sql(&format!("DROP DATABASE `{db}`"));
+    }
+    let users = target.sql(
+        "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.global_priv \
+         WHERE user NOT IN ('root', 'mariadb.sys', 'mysql', 'PUBLIC', '')",
+    );
+    for user in users.lines().filter(|l| !l.is_empty()) {
+        target.sql(&format!("DROP USER {user}"));
+    }
+    target.sql("CREATE DATABASE test");
+}
+
+/// Schema and data of every user database, as mariadb-dump prints them.
+pub fn snapshot(target: &MariaDb) -> String {
+    let dbs: Vec<String> = target
+        .sql(&format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ({SYSTEM_SCHEMAS}) ORDER BY 1"
+        ))
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let out = std::process::Command::new("mariadb-dump")
+        .arg("--no-defaults")
+        .arg(format!("--socket={}", target.socket_path().display()))
+        // Corpus views name definers that do not exist here: no locks, and go on past them.
+        .args([
+            "-uroot",
+            "--skip-dump-date",
+            "--skip-comments",
+            "--order-by-primary",
+            "--skip-lock-tables",
+            "--force",
+        ])
+        .arg("--databases")
+        .args(&dbs)
+        .output()
+        .expect("run mariadb-dump");
+    format!(
+        "{}\n-- stderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn first_difference(a: &str, b: &str) -> String {
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (x, y) => return format!("direct:  {x:?}\nthrough: {y:?}"),
+        }
+    }
 }

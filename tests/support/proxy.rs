@@ -87,6 +87,27 @@ impl Replaygate {
         Self::launch(&command, extra_args, env)
     }
 
+    /// [`Replaygate::source`] that may refuse to start: `Err` holds its log then.
+    pub fn try_source(files: &[PathBuf], extra_args: &[&str]) -> Result<Replaygate, String> {
+        let mut command = vec!["source"];
+        command.extend(files.iter().map(|f| f.to_str().expect("UTF-8 binlog path")));
+        let dir = tempfile::Builder::new()
+            .prefix("rgp")
+            .tempdir_in("/tmp")
+            .expect("create proxy tempdir in /tmp");
+        let log_path = dir.path().join("replaygate.log");
+        let mut proxy = Replaygate {
+            dir,
+            config_dir: None,
+            port: free_port(),
+            log_path,
+            child: None,
+            watchdog: None,
+        };
+        proxy.spawn_and_wait(&command, extra_args, &[])?;
+        Ok(proxy)
+    }
+
     /// [`Replaygate::source`] on a given port (a restart where replicas reconnect).
     pub fn source_on_port(files: &[PathBuf], port: u16, extra_args: &[&str]) -> Replaygate {
         let mut command = vec!["source"];
