@@ -1,5 +1,6 @@
-//! `replaygate scan`: the guard's rules over binlog text (mysqlbinlog / mariadb-binlog output)
-//! or plain dumps, with no server — to find the disaster in hours of binlog before replaying it.
+//! `replaygate scan`: the guard's rules over binlog text (mysqlbinlog / mariadb-binlog output),
+//! plain dumps, or raw binlog files ([`events`]), with no server — to find the disaster in hours
+//! of binlog before replaying it.
 //!
 //! The scanner reads statements as the `mysql` client would ([`crate::binlog_text`]), follows the
 //! session state the stream sets up (database, foreign_key_checks, GTID, event headers) exactly
@@ -30,10 +31,8 @@ pub enum ScanError {
         name: String,
         source: std::io::Error,
     },
-    #[error(
-        "{name} is a binary binlog, not binlog text: decode it first (mariadb-binlog {name} | replaygate scan -)"
-    )]
-    BinaryBinlog { name: String },
+    #[error("{name}: {detail}")]
+    Binlog { name: String, detail: String },
 }
 
 /// How serious a finding is, for the exit code.
@@ -64,6 +63,7 @@ impl Severity {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub file: String,
+    /// The line of binlog text (0 in a raw binlog, where the position says where).
     pub line: u64,
     /// The event's `# at` offset.
     pub position: Option<u64>,
@@ -164,9 +164,7 @@ impl<'p> Scanner<'p> {
             source,
         };
         if looks_like_binary_binlog(input.fill_buf().map_err(read_error)?) {
-            return Err(ScanError::BinaryBinlog {
-                name: name.to_owned(),
-            });
+            return self.scan_events(name, input, on_finding, on_progress);
         }
         let mut state = SessionState::new(String::new(), None, "utf8mb4".into());
         let mut guard = Guard::default();
@@ -262,7 +260,12 @@ impl<'p> Scanner<'p> {
 
 /// A finding for a person: where, what, which rule, and the statement.
 pub fn render_finding(f: &Finding) -> String {
-    let mut at = vec![format!("{}:{}", f.file, f.line)];
+    // A raw binlog has no lines: its position says where.
+    let mut at = vec![if f.line == 0 {
+        f.file.clone()
+    } else {
+        format!("{}:{}", f.file, f.line)
+    }];
     if let Some(p) = f.position {
         at.push(format!("at {p}"));
     }
@@ -321,6 +324,9 @@ pub fn render_summary(s: &Summary) -> String {
     }
     out
 }
+
+#[path = "scan_events.rs"]
+mod events;
 
 #[cfg(test)]
 #[path = "scan_tests.rs"]

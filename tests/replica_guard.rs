@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::proxy::{Replaygate, replaygate_stdout};
+use support::proxy::{Replaygate, replaygate_stdout, run_replaygate};
 use support::replication::{Positioning, caught_up, replicate, slave_status, wait_for_slave};
 use support::server::{MariaDb, ServerOptions};
 
@@ -73,6 +73,35 @@ fn a_mass_delete_in_row_events_halts_the_replica_before_it() {
         proxy.log()
     );
     assert_eq!(count(&replica), "950", "the mass delete never reached it");
+
+    // `scan` of the raw binlog finds the same mass delete, with no server.
+    let config = proxy.dir().join("rules.toml");
+    std::fs::write(&config, mass_delete_rule("halt")).unwrap();
+    let mut args = vec![
+        "scan",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let files = primary.binlog_files();
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = run_replaygate(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["kind"], "delete_rows");
+    assert_eq!(found[0]["rule"], "mass-delete");
+    assert_eq!(found[0]["database"], "shop");
+    assert!(found[0]["gtid"].as_str().is_some(), "{found:?}");
 }
 
 #[test]
