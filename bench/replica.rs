@@ -25,6 +25,9 @@
 //! `REPLAYGATE_BENCH_SPIN` (0: busy loops, as in `replay`). Without `--bench` (`cargo test
 //! --benches`) it does a tiny smoke run. Progress goes to stderr; the Markdown tables to stdout.
 
+#[allow(dead_code)]
+#[path = "catch_up.rs"]
+mod catch_up;
 #[path = "knobs.rs"]
 mod knobs;
 #[path = "machine.rs"]
@@ -34,12 +37,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use catch_up::{
+    Memory, big_transactions, binlog_bytes, insert_script, median, mib, reset, sampled_catch_up,
+    small_transactions, timed_catch_up,
+};
 use knobs::env_or;
 use machine::{Spinners, load_average};
-use support::admin::status;
 use support::process::{cpu_seconds, free_port, proc_status_kib};
 use support::proxy::Replaygate;
-use support::replication::{Positioning, checksums, replicate};
+use support::replication::{Positioning, checksums};
 use support::server::{MariaDb, ServerOptions};
 
 const MIB: u64 = 1024 * 1024;
@@ -49,7 +55,6 @@ const STREAM_GROWTH_LIMIT_MIB: f64 = 8.0;
 /// replaygate's default `replication.hold_bytes`, in MiB.
 const HOLD_MIB: f64 = 64.0;
 const HOLD_SLACK_MIB: f64 = 32.0;
-const CATCH_UP_TIMEOUT_SECS: u64 = 900;
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -110,43 +115,6 @@ struct CatchUp {
     through: Vec<f64>,
     proxy_cpu: Vec<f64>,
     proxy_peak_kib: u64,
-}
-
-fn insert_script(transactions: usize) -> Vec<u8> {
-    let mut script = String::from(
-        "CREATE DATABASE d; USE d;\n\
-         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64)) DEFAULT CHARSET = utf8mb4;\n",
-    );
-    for i in 0..transactions {
-        script.push_str(&format!("INSERT INTO t VALUES ({i}, 'Müller-{i} 山田');\n"));
-    }
-    script.into_bytes()
-}
-
-fn binlog_bytes(server: &MariaDb) -> u64 {
-    server
-        .binlog_files()
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum()
-}
-
-fn reset(replica: &MariaDb, database: &str) {
-    replica.sql(&format!(
-        "STOP SLAVE; RESET SLAVE ALL; DROP DATABASE IF EXISTS {database}; RESET MASTER; \
-         SET GLOBAL gtid_slave_pos = ''"
-    ));
-}
-
-/// Starts replicating from 127.0.0.1:`port` and waits until `gtid` is applied; seconds taken.
-fn timed_catch_up(replica: &MariaDb, port: u16, gtid: &str) -> f64 {
-    let started = Instant::now();
-    replicate(replica, port, &Positioning::SlavePos);
-    let reached = replica.sql(&format!(
-        "SELECT MASTER_GTID_WAIT('{gtid}', {CATCH_UP_TIMEOUT_SECS})"
-    ));
-    assert_eq!(reached.trim(), "0", "the replica never reached {gtid}");
-    started.elapsed().as_secs_f64()
 }
 
 fn start_proxy(primary: &MariaDb, args: &[&str]) -> Replaygate {
@@ -219,46 +187,6 @@ fn catch_up(format: &'static str, config: &Config) -> CatchUp {
     result
 }
 
-/// SQL that logs about `mib` MiB of 1 MiB autocommit transactions.
-fn small_transactions(mib: usize) -> Vec<u8> {
-    let mut script = String::from(
-        "CREATE DATABASE m; USE m; CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB);\n",
-    );
-    for i in 0..mib {
-        script.push_str(&format!(
-            "INSERT INTO t VALUES ({i}, REPEAT(CHAR(65 + {i} % 26), 1048576));\n"
-        ));
-    }
-    script.into_bytes()
-}
-
-/// SQL that logs `count` transactions of `mib` 1 MiB rows each.
-fn big_transactions(count: usize, mib: usize) -> Vec<u8> {
-    let mut script = String::from(
-        "CREATE DATABASE m; USE m; CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB);\n",
-    );
-    for j in 0..count {
-        script.push_str("BEGIN;\n");
-        for k in 0..mib {
-            let id = j * 1_000_000 + k;
-            script.push_str(&format!(
-                "INSERT INTO t VALUES ({id}, REPEAT('z', 1048576));\n"
-            ));
-        }
-        script.push_str("COMMIT;\n");
-    }
-    script.into_bytes()
-}
-
-struct Memory {
-    name: &'static str,
-    binlog_bytes: u64,
-    seconds: f64,
-    rss_at_start: u64,
-    hwm_at_ten_percent: u64,
-    peak: u64,
-}
-
 fn memory_run(name: &'static str, config: &Config, script: impl Fn(&Config) -> Vec<u8>) -> Memory {
     let primary = MariaDb::start_with(ServerOptions {
         binlog_format: "ROW",
@@ -269,67 +197,9 @@ fn memory_run(name: &'static str, config: &Config, script: impl Fn(&Config) -> V
         .client()
         .run_with_stdin(&script(config))
         .assert_success();
-    let gtid = primary.sql("SELECT @@gtid_binlog_pos").trim().to_owned();
-    let total = binlog_bytes(&primary);
     let admin = free_port();
     let proxy = start_proxy(&primary, &["--admin", &admin.to_string()]);
-    let pid = proxy.pid().expect("replaygate runs");
-    let replica = MariaDb::start_with(ServerOptions {
-        server_id: 2,
-        ..ServerOptions::default()
-    });
-    let rss_at_start = proc_status_kib(pid, "VmRSS").unwrap_or(0);
-    let started = Instant::now();
-    replicate(&replica, proxy.port(), &Positioning::SlavePos);
-    let (mut hwm_at_ten_percent, mut peak, mut last_note) = (None, 0, Instant::now());
-    loop {
-        let report = status(admin);
-        let sent = report["replicas"][0]["bytes_sent"].as_u64().unwrap_or(0);
-        peak = peak.max(proc_status_kib(pid, "VmRSS").unwrap_or(0));
-        if hwm_at_ten_percent.is_none() && sent * 10 >= total {
-            hwm_at_ten_percent = proc_status_kib(pid, "VmHWM");
-        }
-        if last_note.elapsed() >= Duration::from_secs(10) {
-            eprintln!(
-                "{name}: {} of {} MiB sent, replaygate RSS peak so far {:.1} MiB",
-                sent / MIB,
-                total / MIB,
-                peak as f64 / 1024.0
-            );
-            last_note = Instant::now();
-        }
-        if report["replicas"][0]["gtid"].as_str() == Some(gtid.as_str()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(CATCH_UP_TIMEOUT_SECS),
-            "{name}: no catch-up within {CATCH_UP_TIMEOUT_SECS} s: {report}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let reached = replica.sql(&format!("SELECT MASTER_GTID_WAIT('{gtid}', 600)"));
-    assert_eq!(reached.trim(), "0");
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(checksums(&replica, "m"), checksums(&primary, "m"), "{name}");
-    let peak = peak.max(proc_status_kib(pid, "VmHWM").unwrap_or(0));
-    Memory {
-        name,
-        binlog_bytes: total,
-        seconds,
-        rss_at_start,
-        hwm_at_ten_percent: hwm_at_ten_percent.unwrap_or(peak),
-        peak,
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
+    sampled_catch_up(name, &primary, &proxy, admin, &Positioning::SlavePos)
 }
 
 fn print_report(config: &Config, catch_ups: &[CatchUp], memory: &[Memory], elapsed: Duration) {
