@@ -25,11 +25,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // The whole chain: "cannot bind 127.0.0.1:3307: Address already in use".
-            eprintln!("replaygate: error: {err:#}");
+            eprintln!("replaygate: error: {}", error_chain(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The whole chain, "cannot bind 127.0.0.1:3307: Address already in use", skipping a cause
+/// its context already quotes: the library's errors name their cause in their own message (so
+/// they read whole in a log line or an ERR packet) and also expose it as `source()`.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -65,6 +65,12 @@ fn bad_settings_exit_2_naming_the_key() {
         replaygate(&["check-config", "--config", "/nonexistent/replaygate.toml"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("cannot read config file"), "{stderr}");
+    // The cause is said once, not once by the error and again by the chain.
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]
