@@ -100,15 +100,43 @@ fn through_source(
         source.port()
     ));
     let deadline = Instant::now() + Duration::from_secs(60);
+    // (file, position) read and applied, and since when, once source has sent everything.
+    let mut idle_at: Option<((String, String), Instant)> = None;
     let status = loop {
         let s = slave_status(replica);
         let failed = s["Last_SQL_Errno"] != "0" || s["Last_IO_Errno"] != "0";
-        let done = source.log().contains("all events up to")
-            && s["Slave_SQL_Running_State"].contains("has read all relay log")
-            && s["Exec_Master_Log_Pos"] == s["Read_Master_Log_Pos"];
-        if failed || done || Instant::now() > deadline {
+        // An idle SQL thread alone may only be waiting for events still on their way: done
+        // once source has sent everything and the replica has read and applied exactly that,
+        // or (the replica does not count a final Stop or Rotate event in its position) has
+        // stayed idle at one position for a second after it.
+        let at = (
+            s["Master_Log_File"].clone(),
+            s["Read_Master_Log_Pos"].clone(),
+        );
+        let idle = s["Exec_Master_Log_Pos"] == at.1
+            && s["Slave_SQL_Running_State"].contains("has read all relay log");
+        let done = match sent_up_to(&source.log()) {
+            Some(sent) if idle => {
+                let since = match &idle_at {
+                    Some((p, since)) if *p == at => *since,
+                    _ => Instant::now(),
+                };
+                idle_at = Some((at.clone(), since));
+                sent == at || since.elapsed() > Duration::from_secs(1)
+            }
+            _ => {
+                idle_at = None;
+                false
+            }
+        };
+        if failed || done {
             break s;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the replica did not catch up within 60 s: {s:?}\nsource log:\n{}",
+            source.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     replica.sql("STOP SLAVE");
@@ -129,6 +157,14 @@ fn through_source(
         error,
         data: snapshot(replica),
     })
+}
+
+/// `(file, end)` from source's "all events up to FILE:END (GTID ...) sent" log line.
+fn sent_up_to(log: &str) -> Option<(String, String)> {
+    let rest = &log[log.find("all events up to ")? + "all events up to ".len()..];
+    let (file, rest) = rest.split_once(':')?;
+    let end = rest.split_whitespace().next()?;
+    Some((file.to_owned(), end.to_owned()))
 }
 
 #[test]
