@@ -328,4 +328,63 @@ mod tests {
             Vec::<Vec<Option<String>>>::new()
         );
     }
+
+    #[test]
+    fn answers_what_a_mysql_8_replica_asks() {
+        // A MySQL 8.0 IO thread's set-up before COM_REGISTER_SLAVE / COM_BINLOG_DUMP
+        // (get_master_version_and_clock, get_master_uuid); 8.0.26+ sets both the source_ and
+        // the master_ names in one statement.
+        let (f, mut vars) = (facts(), UserVars::new());
+        let a = |q: &str, vars: &mut UserVars| answer(q, &f, vars, 1_700_000_000);
+        assert_eq!(
+            rows(a("SELECT @@GLOBAL.SERVER_ID", &mut vars)),
+            [[Some("1".to_owned())]]
+        );
+        assert_eq!(
+            rows(a("SELECT @@GLOBAL.COLLATION_SERVER", &mut vars)),
+            [[Some("utf8mb4_general_ci".to_owned())]]
+        );
+        assert_eq!(
+            rows(a("SELECT @@GLOBAL.TIME_ZONE", &mut vars)),
+            [[Some("SYSTEM".to_owned())]]
+        );
+        assert_eq!(
+            a(
+                "SET @master_heartbeat_period= 30000001024, @source_heartbeat_period= 30000001024",
+                &mut vars
+            ),
+            Reply::Ok
+        );
+        assert_eq!(
+            a(
+                "SET @source_binlog_checksum = @@global.binlog_checksum, \
+                 @master_binlog_checksum = @@global.binlog_checksum",
+                &mut vars
+            ),
+            Reply::Ok
+        );
+        assert_eq!(
+            rows(a("SELECT @source_binlog_checksum", &mut vars)),
+            [[Some("CRC32".to_owned())]]
+        );
+        assert_eq!(
+            rows(a("SELECT @@GLOBAL.GTID_MODE", &mut vars)),
+            [[Some("OFF".to_owned())]]
+        );
+        assert_eq!(
+            rows(a("SHOW VARIABLES LIKE 'SERVER_UUID'", &mut vars)),
+            [[
+                Some("server_uuid".to_owned()),
+                Some("00000000-0000-0000-0000-000000000001".to_owned())
+            ]]
+        );
+        assert_eq!(
+            a(
+                "SET @replica_uuid= '8a94f357-aab4-11df-86ab-c80aa9429562', \
+                 @slave_uuid= '8a94f357-aab4-11df-86ab-c80aa9429562'",
+                &mut vars
+            ),
+            Reply::Ok
+        );
+    }
 }
