@@ -5,7 +5,7 @@
 //!
 //! Pure: [`EventGuard::feed`] takes one event packet and says what to send, what was withheld
 //! (to journal), what a `log` rule matched, and whether the stream halts. Events are held per
-//! group ([`super::group`]) until the group's verdict is known:
+//! group (`group.rs`) until the group's verdict is known:
 //!
 //! - `halt`: the group and everything after it are dropped; the replica never receives them;
 //! - `quarantine`, `quarantine-origin` (and `reject`, which a replica cannot be told about any
@@ -18,26 +18,25 @@
 //!
 //! An event with a wrong checksum, or one the guard must read and cannot, halts: nothing
 //! unjudged reaches the replica.
+//!
+//! Query events are judged in `judge.rs`; the same-size events sent in place of withheld
+//! or rewritten ones are made in `replacement.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::binlog::query::{KeepStatus, rebuild_with_query};
 use crate::binlog::{
-    Event, EventData, EventHeader, EventType, FormatDescription, OwnedTableMap, QueryEvent,
-    RowsKind, replace,
+    Event, EventData, EventHeader, EventType, FormatDescription, OwnedTableMap, RowsKind,
 };
-use crate::policy::{Action, NO_RULE, Policy, RowsContext, StatementContext, Verdict};
-use crate::session::guard::{is_only_comments, quarantine_table_name, quote_identifier};
-use crate::sql::{Classification, LexOptions, StatementKind, classify, escape_for_message};
+use crate::policy::{Action, Policy, RowsContext, Verdict};
+use crate::sql::{LexOptions, StatementKind};
 
 use super::group::{Decision, Group, Mode, RewriteTarget};
-use super::outcome::{EventPosition, Halt, Logged, PREVIEW_CHARS, Withheld};
-
-/// `sql_mode`'s NO_BACKSLASH_ESCAPES bit.
-const MODE_NO_BACKSLASH_ESCAPES: u64 = 1 << 20;
+use super::judge::{JudgedQuery, judge_query, mariadb_applies, must_read};
+use super::outcome::{EventPosition, Halt, Logged, Withheld};
+use super::replacement;
 
 /// How the guard works for one stream.
 #[derive(Debug, Clone, Copy)]
@@ -111,20 +110,6 @@ enum Seen {
     Passive,
     /// An event that must not reach the replica, and why.
     Refused(String),
-}
-
-struct JudgedQuery {
-    classification: Classification,
-    verdict: Verdict,
-    thread_id: u32,
-    database: Option<String>,
-    preview: String,
-    /// `BEGIN`: the group is a transaction.
-    begins: bool,
-    /// COMMIT, ROLLBACK, XA PREPARE: the transaction ends here.
-    ends: bool,
-    /// Stays as it is in a withheld group (transaction control).
-    control: bool,
 }
 
 impl EventGuard {
@@ -293,7 +278,7 @@ impl EventGuard {
                 },
             ),
             EventData::MysqlGtid(g) => Seen::Gtid(g.to_string(), Mode::AwaitingFirst),
-            EventData::Query(q) => Seen::Query(self.judge_query(&q, policy)),
+            EventData::Query(q) => Seen::Query(judge_query(&q, self.lex, policy)),
             EventData::Xid(_) => Seen::End,
             EventData::TableMap(t) => Seen::TableMap(t.into_owned()),
             EventData::Rows(r) => {
@@ -344,50 +329,6 @@ impl EventGuard {
             _ => Seen::Passive,
         };
         Ok((header, at, seen))
-    }
-
-    fn judge_query(&self, q: &QueryEvent<'_>, policy: &Policy) -> JudgedQuery {
-        let mut lex = self.lex;
-        lex.no_backslash_escapes = q
-            .status
-            .sql_mode
-            .is_some_and(|m| m & MODE_NO_BACKSLASH_ESCAPES != 0);
-        let classification = classify(&q.query, &lex);
-        let kind = classification.kind;
-        let database = q.database_name();
-        let xa = xa_verb(&q.query);
-        // MariaDB's own stand-ins for events a replica cannot handle are comments.
-        let verdict = if matches!(kind, StatementKind::Other | StatementKind::Unparsable)
-            && is_only_comments(&q.query, &lex)
-        {
-            Verdict {
-                action: Action::Allow,
-                rule: NO_RULE.to_owned(),
-            }
-        } else {
-            policy.decide(&StatementContext {
-                classification: &classification,
-                database: database.as_deref(),
-                foreign_key_checks: q.status.foreign_key_checks(),
-                unique_checks: q.status.unique_checks(),
-                sql_log_bin: true,
-                origin_thread: Some(u64::from(q.thread_id)),
-            })
-        };
-        JudgedQuery {
-            begins: kind == StatementKind::Begin,
-            ends: matches!(kind, StatementKind::Commit | StatementKind::Rollback)
-                || xa == Some("PREPARE"),
-            control: matches!(
-                kind,
-                StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback
-            ) || xa.is_some(),
-            classification,
-            verdict,
-            thread_id: q.thread_id,
-            database,
-            preview: escape_for_message(&q.query, PREVIEW_CHARS),
-        }
     }
 
     fn query(&mut self, packet: BytesMut, at: EventPosition, q: JudgedQuery, out: &mut Output) {
@@ -685,37 +626,7 @@ impl EventGuard {
                 .or_insert_with(|| d.verdict.rule.clone());
             out.quarantined_origin = Some((origin, d.verdict.rule.clone()));
         }
-        let note = format!(
-            "replaygate: withheld by rule '{}' ({}){}",
-            d.verdict.rule,
-            d.verdict.action,
-            d.note
-                .as_deref()
-                .map(|n| format!(": {n}"))
-                .unwrap_or_default()
-        );
-        let content = group.held.iter().filter(|(_, keep)| !keep).map(|(p, _)| p);
-        let records = describe_withheld(content, &group, d, &self.file);
-        let mut packets = Vec::with_capacity(group.held.len());
-        for (packet, keep) in group.held {
-            if keep {
-                packets.push(packet);
-                continue;
-            }
-            let header = EventHeader::parse(&packet[1..]).map_err(|e| e.to_string())?;
-            let checksum = if header.event_type == EventType::FORMAT_DESCRIPTION {
-                return Err("a format description inside a transaction".into());
-            } else {
-                group.format.checksum
-            };
-            let no_op = replace::no_op(&header, checksum, &note).ok_or_else(|| {
-                format!("the {} event is too small to replace", header.event_type)
-            })?;
-            let mut replaced = BytesMut::with_capacity(no_op.len() + 1);
-            replaced.extend_from_slice(&[0]);
-            replaced.extend_from_slice(&no_op);
-            packets.push(replaced);
-        }
+        let (packets, records) = replacement::withhold(group, d, &self.file)?;
         out.withheld.extend(records);
         self.release(packets, out);
         Ok(())
@@ -725,220 +636,10 @@ impl EventGuard {
     /// records the original for the journal.
     fn rewrite(&mut self, d: &Decision, out: &mut Output) -> Result<(), String> {
         let group = self.group.as_mut().expect("called with the group open");
-        let Some(target) = &d.rewrite else {
-            return Err("rewrite applies to DROP TABLE only".into());
-        };
-        if group.partly_sent || d.index >= group.held.len() {
-            return Err("the statement already reached the replica".into());
-        }
-        if target.objects.is_empty() {
-            return Err("the DROP TABLE names no table".into());
-        }
-        if target.database.is_none() && target.objects.iter().any(|o| o.schema.is_none()) {
-            return Err("no database is selected to rename in".into());
-        }
-        // RENAME TABLE IF EXISTS is MariaDB's (10.5+); MySQL renames only what exists.
-        let if_exists = if target.if_exists && group.format.is_mariadb() {
-            "IF EXISTS "
-        } else {
-            ""
-        };
-        let rename = |name: &dyn Fn(&str) -> String| {
-            let pairs = target
-                .objects
-                .iter()
-                .map(|o| {
-                    let to = quote_identifier(&name(&o.name));
-                    match &o.schema {
-                        Some(schema) => format!(
-                            "{schema}.{} TO {schema}.{to}",
-                            quote_identifier(&o.name),
-                            schema = quote_identifier(schema)
-                        ),
-                        None => format!("{} TO {to}", quote_identifier(&o.name)),
-                    }
-                })
-                .collect::<Vec<_>>();
-            format!("RENAME TABLE {if_exists}{}", pairs.join(", "))
-        };
-        // The SQL path's name first; a shorter one when that does not fit the event.
-        let long = rename(&|t| quarantine_table_name(t, target.start));
-        let short = rename(&|t| short_quarantine_name(t, target.start));
-        let (packet, _) = &group.held[d.index];
-        let original = &packet[1..];
-        let post = group.format.post_header_len(EventType::QUERY).unwrap_or(13);
-        let rebuilt = [&long, &short]
-            .into_iter()
-            .flat_map(|sql| [(sql, KeepStatus::All), (sql, KeepStatus::CharsetOnly)])
-            .find_map(|(sql, keep)| {
-                rebuild_with_query(
-                    original,
-                    post,
-                    group.format.checksum,
-                    sql.as_bytes(),
-                    keep,
-                    original.len(),
-                )
-                .map(|event| (sql.as_str(), event))
-            })
-            .ok_or_else(|| {
-                format!(
-                    "the rewrite ({short}) does not fit in the DROP TABLE event's {} bytes, and a \
-                     replica's position advances by event sizes: quarantine it instead",
-                    original.len()
-                )
-            })?;
-        let (executed, rebuilt) = rebuilt;
-        let mut records = describe_withheld(std::iter::once(packet), group, d, &self.file);
-        for r in &mut records {
-            r.note = Some(format!("executed instead: {executed}"));
-        }
-        out.withheld.extend(records);
-        let mut replaced = BytesMut::with_capacity(rebuilt.len() + 1);
-        replaced.extend_from_slice(&[0]);
-        replaced.extend_from_slice(&rebuilt);
-        group.held[d.index].0 = replaced;
+        out.withheld
+            .extend(replacement::rewrite_drop(group, d, &self.file)?);
         Ok(())
     }
-}
-
-/// `_rg_<n>_<table>`: the quarantine name of a rewrite that has no room for the long one.
-fn short_quarantine_name(table: &str, n: u64) -> String {
-    let prefix = format!("_rg_{n}_");
-    let room = 64usize.saturating_sub(prefix.len());
-    let mut name: String = table.chars().take(room).collect();
-    while name.len() > room {
-        name.pop();
-    }
-    format!("{prefix}{name}")
-}
-
-/// Whether a MariaDB replica's applier takes this event: its own types, the MySQL types it
-/// reads as ignorable, and any event flagged as one it may skip.
-fn mariadb_applies(header: &EventHeader) -> bool {
-    let t = header.event_type.0;
-    header.flags & crate::binlog::header::flags::IGNORABLE != 0
-        || t <= EventType::XA_PREPARE.0
-        || (EventType::ANNOTATE_ROWS.0..=EventType::DELETE_ROWS_COMPRESSED.0).contains(&t)
-}
-
-/// Event types whose content the guard must read to judge them.
-fn must_read(t: EventType) -> bool {
-    t.rows().is_some()
-        || matches!(
-            t,
-            EventType::QUERY
-                | EventType::QUERY_COMPRESSED
-                | EventType::EXECUTE_LOAD_QUERY
-                | EventType::TABLE_MAP
-                | EventType::GTID
-                | EventType::MYSQL_GTID
-                | EventType::ANONYMOUS_GTID
-                | EventType::XID
-        )
-}
-
-/// `XA START|END|PREPARE|COMMIT|ROLLBACK ...`: the verb.
-fn xa_verb(query: &[u8]) -> Option<&'static str> {
-    let text = std::str::from_utf8(query.get(..query.len().min(32))?).ok()?;
-    let mut words = text.split_ascii_whitespace();
-    if !words.next()?.eq_ignore_ascii_case("XA") {
-        return None;
-    }
-    let verb = words.next()?;
-    [
-        "START", "BEGIN", "END", "PREPARE", "COMMIT", "ROLLBACK", "RECOVER",
-    ]
-    .into_iter()
-    .find(|v| verb.eq_ignore_ascii_case(v))
-}
-
-/// Journal entries for withheld events of a group: each statement, and each rows statement
-/// with its row counts.
-fn describe_withheld<'p>(
-    packets: impl Iterator<Item = &'p BytesMut>,
-    group: &Group,
-    d: &Decision,
-    file: &str,
-) -> Vec<Withheld> {
-    let mut records = Vec::new();
-    let mut tables: HashMap<u64, OwnedTableMap> = HashMap::new();
-    let mut annotate: Option<Vec<u8>> = None;
-    let mut rows_note: Vec<String> = Vec::new();
-    for packet in packets {
-        let Ok(event) = Event::parse(&packet[1..], group.format.checksum) else {
-            continue;
-        };
-        let h = event.header;
-        let at = EventPosition {
-            file: file.to_owned(),
-            start: h.start_position(),
-            end: u64::from(h.log_pos),
-            gtid: group.gtid.clone(),
-            timestamp: h.timestamp,
-        };
-        let base = |kind: String, statement: Vec<u8>| Withheld {
-            at: at.clone(),
-            event_type: h.event_type,
-            thread_id: None,
-            database: None,
-            foreign_key_checks: true,
-            unique_checks: true,
-            charset_id: None,
-            kind,
-            statement,
-            rule: d.verdict.rule.clone(),
-            action: d.verdict.action,
-            note: d.note.clone(),
-        };
-        match event.decode(&group.format) {
-            Ok(EventData::Query(q)) => {
-                let lex = LexOptions::default();
-                let kind = classify(&q.query, &lex).kind.as_str().to_owned();
-                let mut w = base(kind, q.query.to_vec());
-                w.thread_id = Some(q.thread_id);
-                w.database = q.database_name();
-                w.foreign_key_checks = q.status.foreign_key_checks();
-                w.unique_checks = q.status.unique_checks();
-                w.charset_id = q.status.charset.map(|c| c.client);
-                records.push(w);
-            }
-            Ok(EventData::Annotate(text) | EventData::RowsQuery(text)) => {
-                annotate = Some(text.to_vec());
-            }
-            Ok(EventData::TableMap(t)) => {
-                let t = t.into_owned();
-                tables.insert(t.table_id, t);
-            }
-            Ok(EventData::Rows(r)) => {
-                let table = tables.get(&r.table_id);
-                let count = table
-                    .and_then(|t| r.count_rows(t).ok().flatten())
-                    .map_or("?".to_owned(), |n| n.to_string());
-                let name = table.map_or_else(
-                    || format!("table id {}", r.table_id),
-                    |t| format!("{}.{}", t.database, t.table),
-                );
-                rows_note.push(format!("{} {count} rows of {name}", r.kind().as_str()));
-                if r.ends_statement() {
-                    let statement = annotate
-                        .take()
-                        .unwrap_or_else(|| format!("({} on {name})", h.event_type).into_bytes());
-                    let mut w = base(format!("{}_rows", r.kind().as_str()), statement);
-                    w.database = table.map(|t| t.database.clone());
-                    let rows = rows_note.join(", ");
-                    rows_note.clear();
-                    w.note = Some(match &w.note {
-                        Some(n) => format!("{n}; {rows}"),
-                        None => rows,
-                    });
-                    records.push(w);
-                }
-            }
-            _ => {}
-        }
-    }
-    records
 }
 
 #[cfg(test)]

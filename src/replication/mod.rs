@@ -6,9 +6,11 @@
 
 mod group;
 pub mod guard;
+mod judge;
 pub mod outcome;
 pub mod registry;
 pub mod relay;
+mod replacement;
 
 pub use guard::{EventGuard, GuardSettings, Output, Sent};
 pub use outcome::{EventPosition, Halt, Logged, Withheld};
