@@ -1,5 +1,5 @@
 //! `replaygate scan`: the guard's rules over binlog text (mysqlbinlog / mariadb-binlog output),
-//! plain dumps, or raw binlog files ([`events`]), with no server — to find the disaster in hours
+//! plain dumps, or raw binlog files (`scan_events.rs`), with no server — to find the disaster in hours
 //! of binlog before replaying it.
 //!
 //! The scanner reads statements as the `mysql` client would ([`crate::binlog_text`]), follows the

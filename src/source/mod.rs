@@ -4,9 +4,9 @@
 //! with the guard in the stream, exactly as for a replica behind `serve`.
 //!
 //! [`binlogs`] checks the files once at start; a connection is greeted and authenticated here
-//! ([`handshake`]), its set-up queries answered from the files ([`queries`]), its
+//! (`handshake.rs`), its set-up queries answered from the files ([`queries`]), its
 //! COM_REGISTER_SLAVE checked (a replica with the files' server id would skip their events as
-//! its own), and its COM_BINLOG_DUMP positioned ([`position`]) and streamed ([`stream`]).
+//! its own), and its COM_BINLOG_DUMP positioned ([`position`]) and streamed (`stream.rs`).
 
 pub mod binlogs;
 mod handshake;
