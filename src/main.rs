@@ -31,6 +31,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Replicas' origin threads quarantined by an earlier run stay quarantined: the event that
+/// quarantined one was already sent, so this run would never see it and would apply the rest of
+/// the restore script.
+fn restore_quarantined_origins(ctx: &ProxyContext, dir: &std::path::Path) -> anyhow::Result<()> {
+    let records = replaygate::journal::read_journal(dir)
+        .with_context(|| format!("cannot read the quarantine journal in {}", dir.display()))?;
+    for (replica, origin, rule) in ctx.replicas.restore_origins(&records) {
+        tracing::info!(
+            replica,
+            origin,
+            rule = %rule,
+            "origin thread {origin} stays quarantined for replica {replica} (journaled by an \
+             earlier run; a new --journal-dir starts afresh)"
+        );
+    }
+    Ok(())
+}
+
 /// The whole chain, "cannot bind 127.0.0.1:3307: Address already in use", skipping a cause
 /// its context already quotes: the library's errors name their cause in their own message (so
 /// they read whole in a log line or an ERR packet) and also expose it as `source()`.
@@ -119,7 +137,11 @@ pub(crate) fn run_server(settings: Settings, serving: Serving) -> anyhow::Result
             )),
             None => None,
         };
+        let journal_dir = settings.journal_dir.clone();
         let ctx = Arc::new(ProxyContext::new(Arc::new(settings), journal));
+        if let Some(dir) = journal_dir {
+            restore_quarantined_origins(&ctx, &dir)?;
+        }
         if let Some((listener, metrics)) = admin {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "admin endpoint: /metrics /status /pause /resume /throttle");

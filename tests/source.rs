@@ -146,3 +146,49 @@ fn the_incident_recovered_through_replaygate_source() {
         );
     }
 }
+
+/// A replaygate restarted after it quarantined the restore script's origin thread goes on
+/// withholding the rest of the script (from the journal), instead of applying it: the event
+/// that quarantined the origin was already sent, so the new process never sees it.
+#[test]
+fn a_quarantined_origin_stays_quarantined_after_replaygate_restarts() {
+    let production = MariaDb::start();
+    let twin = MariaDb::start();
+    let day = incident::stage(&production, &twin);
+    let (_, drop_gtid) = incident::first_drop(&day.binlog_text());
+    let journal = tempfile::tempdir().unwrap();
+    let journal_dir = journal.path().to_str().unwrap();
+    let quarantine = [
+        "--on-destructive",
+        "quarantine-origin",
+        "--journal-dir",
+        journal_dir,
+    ];
+
+    // The first run ends with the first DROP TABLE, which quarantines the script's thread.
+    let mut args = quarantine.to_vec();
+    args.extend(["--stop-gtid", &drop_gtid]);
+    let first = Replaygate::source(&day.binlogs, &args);
+    let restored = restored_by_gtid(&day, 3);
+    replicate(&restored, first.port(), &Positioning::SlavePos);
+    idle(&restored, &first);
+    assert_eq!(tables(&restored), day.before_restore);
+    let port = first.port();
+    drop(first);
+
+    // The second run, on the same port, picks up where the replica is.
+    let second = Replaygate::source_on_port(&day.binlogs, port, &quarantine);
+    assert!(
+        second.log().contains(&format!(
+            "origin thread {} stays quarantined for replica 3",
+            day.restore_thread
+        )),
+        "{}",
+        second.log()
+    );
+    caught_up(&restored, &production, WAIT);
+    assert_eq!(tables(&restored), day.twin);
+    let status = slave_status(&restored);
+    assert_eq!(status["Slave_SQL_Running"], "Yes", "{status:#?}");
+    assert_eq!(status["Last_SQL_Error"], "", "{status:#?}");
+}

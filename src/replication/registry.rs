@@ -2,9 +2,12 @@
 //! halted (a reconnecting replica is refused until the operator changes the policy or moves it
 //! past the event), which origin threads are quarantined for it, and what `/status` shows.
 //!
-//! Only in memory: restarting replaygate (with a new policy) is how a halt is lifted, and a
-//! replica that reconnects to a fresh replaygate is halted at the same event again by the guard
-//! itself, since the same policy judges the same event the same way.
+//! Halts are kept in memory only: restarting replaygate (with a new policy) is how a halt is
+//! lifted, and a replica that reconnects to a fresh replaygate is halted at the same event
+//! again by the guard itself, since the same policy judges the same event the same way.
+//! Quarantined origins are different: the event that quarantined an origin was already sent
+//! (as a no-op), so a fresh replaygate would never see it again and would apply the rest of the
+//! restore script. They are taken up again from the journal ([`ReplicaRegistry::restore_origins`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::guard::Sent;
 use super::outcome::Halt;
+use crate::journal::JournalRecord;
+use crate::policy::Action;
 use crate::session::status::RateSampler;
 
 /// One replica as `/status` reports it.
@@ -105,6 +110,28 @@ impl ReplicaRegistry {
             ids.sort_unstable();
             e.status.quarantined_origins = ids;
         });
+    }
+
+    /// Takes up the origins quarantined in earlier runs from the journal's `quarantine-origin`
+    /// records of replicas, and returns them (replica, origin thread, rule) to be logged.
+    pub fn restore_origins(&self, records: &[JournalRecord]) -> Vec<(u32, u32, String)> {
+        let mut restored = Vec::new();
+        for r in records {
+            if r.action != Action::QuarantineOrigin.as_str() {
+                continue;
+            }
+            let (Some(replica), Some(origin)) = (r.replica, r.origin_thread) else {
+                continue;
+            };
+            let Ok(origin) = u32::try_from(origin) else {
+                continue;
+            };
+            if !self.with(replica, |e| e.origins.contains_key(&origin)) {
+                self.quarantine_origin(replica, origin, &r.rule);
+                restored.push((replica, origin, r.rule.clone()));
+            }
+        }
+        restored
     }
 
     /// A session started streaming to the replica.
@@ -203,5 +230,32 @@ mod tests {
         assert!(status.halted.is_some());
         registry.release(2);
         assert_eq!(registry.halt(2), None);
+    }
+
+    #[test]
+    fn quarantined_origins_are_taken_up_from_the_journal() {
+        let record = |replica, thread, action: &str| JournalRecord {
+            replica,
+            origin_thread: thread,
+            action: action.into(),
+            rule: "destructive-ddl-without-fk-checks".into(),
+            ..JournalRecord::default()
+        };
+        let records = [
+            record(Some(3), Some(42), "quarantine-origin"),
+            // The same origin's later statements, and the SQL path's records: not origins.
+            record(Some(3), Some(42), "quarantine-origin"),
+            record(Some(3), Some(7), "quarantine"),
+            record(None, Some(8), "quarantine-origin"),
+            record(Some(4), None, "quarantine-origin"),
+        ];
+        let registry = ReplicaRegistry::default();
+        assert_eq!(
+            registry.restore_origins(&records),
+            [(3, 42, "destructive-ddl-without-fk-checks".to_owned())]
+        );
+        assert_eq!(registry.origins(3).len(), 1);
+        assert!(registry.origins(3).contains_key(&42));
+        assert!(registry.origins(4).is_empty());
     }
 }
