@@ -435,25 +435,31 @@ fn parse_target(text: &str) -> Result<Target, ConfigError> {
     text.parse().map_err(|BadTarget| ConfigError::Invalid {
         key: "proxy.target",
         value: text.to_owned(),
-        reason: "expected host:port or a unix socket path",
+        reason: BAD_TARGET,
     })
 }
 
+const BAD_TARGET: &str = "expected host:port (e.g. 127.0.0.1:3306) or a unix socket path \
+                          (/run/mysqld/mysqld.sock, ./mysqld.sock, or unix:mysqld.sock)";
+
 /// A server address that is neither `host:port` nor a unix socket path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("expected host:port or a unix socket path")]
+#[error("{BAD_TARGET}")]
 pub struct BadTarget;
 
 impl std::str::FromStr for Target {
     type Err = BadTarget;
 
-    /// `host:port`, or a unix socket path (`/path`, `./path` or `unix:path`). Used for the target
-    /// and for the replicas the adaptive throttle watches, so both accept the same addresses.
+    /// `host:port`, or a unix socket path (`/path`, `./path`, `dir/path`, `name.sock` or
+    /// `unix:path`; relative to the working directory). Used for the target and for the
+    /// replicas the adaptive throttle watches, so both accept the same addresses.
     fn from_str(text: &str) -> Result<Self, BadTarget> {
         if let Some(path) = text.strip_prefix("unix:") {
             return Ok(Target::Unix(PathBuf::from(path)));
         }
-        if text.starts_with('/') || text.starts_with('.') {
+        // A host name has no '/', and none ends in ".sock"; a bare "db" is refused rather than
+        // guessed (a host without its port, or a socket file?).
+        if text.contains('/') || text.starts_with('.') || text.ends_with(".sock") {
             return Ok(Target::Unix(PathBuf::from(text)));
         }
         let port_ok = text

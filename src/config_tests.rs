@@ -176,3 +176,21 @@ fn bad_values_are_named() {
         "unknown keys are refused"
     );
 }
+
+#[test]
+fn targets_are_host_port_or_socket_paths_and_a_bad_one_says_how_to_write_it() {
+    let unix = |p: &str| Ok(Target::Unix(p.into()));
+    assert_eq!("./mysqld.sock".parse(), unix("./mysqld.sock"));
+    assert_eq!("db.sock".parse(), unix("db.sock"));
+    assert_eq!("run/mysqld.sock".parse(), unix("run/mysqld.sock"));
+    assert_eq!("unix:mysqld".parse(), unix("mysqld"));
+    assert_eq!("db:3306".parse(), Ok(Target::Tcp("db:3306".into())));
+    assert_eq!("[::1]:3306".parse(), Ok(Target::Tcp("[::1]:3306".into())));
+    for bad in ["db", "db:", ":3306", "db:port"] {
+        let err = bad.parse::<Target>().unwrap_err().to_string();
+        assert!(
+            err.contains("./mysqld.sock") && err.contains("unix:"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -78,3 +78,35 @@ fn a_path_that_is_not_a_socket_is_never_replaced() {
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02X}")).collect()
 }
+
+/// `--target` with a relative socket path (resolved from replaygate's working directory), and
+/// a bare name that could be a host or a file refused with how to write either.
+#[test]
+fn a_relative_socket_path_is_a_target_and_a_bare_name_is_refused_saying_how() {
+    let target = MariaDb::start();
+    let socket = target.socket_path();
+    let cwd = std::env::current_dir().unwrap();
+    let relative = format!(
+        "{}{}",
+        "../".repeat(cwd.components().count() - 1),
+        socket.strip_prefix("/").unwrap().display()
+    );
+    let proxy = Replaygate::start(&relative, &[]);
+    let out = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .run_sql("SELECT 6 * 7")
+        .assert_success();
+    assert!(out.stdout_str().contains("42"), "{}", out.stdout_str());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_replaygate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--target", "db"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("proxy.target") && stderr.contains("./mysqld.sock"),
+        "{stderr}"
+    );
+}

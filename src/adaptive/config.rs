@@ -216,7 +216,7 @@ mod tests {
         assert!(err.contains("replicas is empty"), "{err}");
         let err = resolve("signal = \"replica_lag\"\nreplicas = [\"db2\"]\n").unwrap_err();
         assert!(
-            err.contains("\"db2\"") && err.contains("host:port or a unix socket path"),
+            err.contains("\"db2\"") && err.contains("or a unix socket path"),
             "{err}"
         );
         let err =
