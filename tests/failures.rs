@@ -233,3 +233,74 @@ fn sigterm_lets_the_statement_in_flight_finish_then_stops() {
     // No new clients once it stopped.
     assert!(TcpStream::connect(proxy.addr()).is_err());
 }
+
+/// The target dropping an idle session (its wait_timeout, or a KILL from elsewhere) closes the
+/// client's connection just as a direct one: the client sees the server gone (2006/2013), which
+/// drivers reconnect on, not an ERR of replaygate's.
+#[test]
+fn an_idle_session_the_target_closes_closes_like_the_servers_own() {
+    let target = MariaDb::start();
+    let proxy = Replaygate::start(&target.tcp_addr(), &[]);
+    let first_error = |stderr: &str| -> String {
+        stderr
+            .lines()
+            .find(|l| l.starts_with("ERROR"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("none")
+            .to_owned()
+    };
+    // One session idles until the target ends it, then sends its next statement.
+    let session_ended_by = |port: u16, kill: bool| -> String {
+        let mut client = target
+            .client()
+            .host_port("127.0.0.1", port)
+            .arg("--skip-reconnect")
+            .spawn();
+        let setup = if kill {
+            ""
+        } else {
+            "SET SESSION wait_timeout = 1; "
+        };
+        support::client::send_line(&mut client, &format!("{setup}SELECT 'before';"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let id = loop {
+            let id = target.sql(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep' \
+                 AND USER = 'root' ORDER BY ID DESC LIMIT 1",
+            );
+            if !id.trim().is_empty() {
+                break id.trim().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the session never went idle");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if kill {
+            target.sql(&format!("KILL {id}"));
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        support::client::send_line(&mut client, "SELECT 'after';");
+        let out = support::client::close_input(client);
+        assert!(out.stdout_str().contains("before"), "{}", out.stdout_str());
+        assert!(!out.stdout_str().contains("after"), "{}", out.stdout_str());
+        out.stderr
+    };
+    for (how, kill) in [("wait_timeout", false), ("KILL", true)] {
+        let direct = session_ended_by(target.port(), kill);
+        let through = session_ended_by(proxy.port(), kill);
+        assert!(
+            ["2006", "2013"].contains(&first_error(&direct).as_str()),
+            "{how}: {direct}"
+        );
+        assert_eq!(
+            first_error(&through),
+            first_error(&direct),
+            "{how}: direct: {direct}\nthrough replaygate: {through}\nlog: {}",
+            proxy.log()
+        );
+        assert!(!through.contains("replaygate"), "{how}: {through}");
+    }
+    let log = proxy.log();
+    assert!(log.contains("the target closed this idle session"), "{log}");
+}

@@ -178,6 +178,31 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         }
     }
 
+    /// What the peer sends before it closes the connection, raw (at most `limit` bytes, waiting
+    /// at most `wait`): a server's last words to a client it drops, relayed as they are, sequence
+    /// ids and all. Read errors end it like the close does.
+    pub async fn read_until_close(&mut self, limit: usize, wait: Duration) -> BytesMut {
+        let mut bytes = std::mem::take(&mut self.read_buf);
+        let deadline = tokio::time::Instant::now() + wait;
+        while bytes.len() < limit {
+            bytes.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut bytes)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
+        bytes.truncate(limit);
+        bytes
+    }
+
+    /// Writes `bytes` as they are (already framed by whoever sent them) and flushes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.flush().await?;
+        self.io.write_all(bytes).await?;
+        self.io.flush().await?;
+        Ok(())
+    }
+
     /// Like [`read_packet`](Self::read_packet), but the peer closing the connection is an error.
     pub async fn expect_packet(&mut self) -> Result<BytesMut, ProtocolError> {
         self.read_packet()
@@ -257,6 +282,13 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
+    }
+}
+
+impl PacketStream<super::Socket> {
+    /// See [`Socket::reset_on_close`](super::Socket::reset_on_close).
+    pub fn reset_on_close(&self) -> std::io::Result<()> {
+        self.io.reset_on_close()
     }
 }
 

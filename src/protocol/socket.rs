@@ -22,6 +22,18 @@ pub enum Socket {
     Unix(UnixStream),
 }
 
+impl Socket {
+    /// Makes closing this socket abortive, as a server's is when it drops a client (TCP sends a
+    /// reset, so the peer's next write fails at once instead of its next read); nothing to do
+    /// for a unix socket, whose writes fail once the peer is gone.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => SockRef::from(s).set_linger(Some(std::time::Duration::ZERO)),
+            Self::Unix(_) => Ok(()),
+        }
+    }
+}
+
 /// A stream that can hand over what has already arrived without waiting for more, and say when
 /// something has.
 pub trait ReadNow {

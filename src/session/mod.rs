@@ -188,12 +188,21 @@ impl Session {
             self.flush_sent_ahead().await?;
             self.client.reset_seq();
             self.backend.reset_seq();
-            let Some(packet) = self
-                .client
-                .read_packet()
-                .await
-                .map_err(SessionError::Client)?
-            else {
+            let next = if self.pipeline.is_empty() {
+                // Idle: the target may drop the session meanwhile (its wait_timeout, a KILL).
+                // Biased to the client, whose half-read packet must not be lost to the race.
+                tokio::select! {
+                    biased;
+                    packet = self.client.read_packet() => packet,
+                    closed = self.backend.peer_activity() => {
+                        self.target_left_idle(closed).await;
+                        return Ok(());
+                    }
+                }
+            } else {
+                self.client.read_packet().await
+            };
+            let Some(packet) = next.map_err(SessionError::Client)? else {
                 self.drain_at_close().await;
                 return Ok(());
             };
@@ -232,6 +241,37 @@ impl Session {
             if result? {
                 return Ok(());
             }
+        }
+    }
+
+    /// The target closed the connection of this idle session: the client's connection closes
+    /// the same way (a reset for a reset), after whatever the target said last, so a driver sees
+    /// the server gone (2006/2013) and reconnects as it would directly, not an ERR of
+    /// replaygate's.
+    async fn target_left_idle(&mut self, closed: Result<bool, ProtocolError>) {
+        let (last_words, reset) = match closed {
+            Ok(false) => (
+                self.backend
+                    .read_until_close(64 * 1024, std::time::Duration::from_secs(1))
+                    .await,
+                false,
+            ),
+            Ok(true) => (BytesMut::new(), false),
+            Err(_) => (BytesMut::new(), true),
+        };
+        info!(
+            session = self.id,
+            relayed_bytes = last_words.len(),
+            reset,
+            "the target closed this idle session (its wait_timeout, or a KILL); closing the \
+             client's connection the same way"
+        );
+        if !last_words.is_empty() {
+            let _ = self.client.send_raw(&last_words).await;
+        }
+        // Closed when the session is dropped, right after this returns.
+        if !(reset && self.client.reset_on_close().is_ok()) {
+            self.client.shutdown().await;
         }
     }
 
