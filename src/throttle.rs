@@ -155,8 +155,23 @@ pub fn combine_caps(operator: u32, adaptive: u32) -> u32 {
     }
 }
 
-/// One cap's bucket. Statements and transactions get a burst of one (evenly spaced); bytes get
-/// one second's worth, so a statement up to that size passes in one step.
+/// How far behind its schedule a statements or transactions cap may fall and catch up. A
+/// session that waited for its turn wakes late (timers fire on millisecond ticks, a busy vCPU
+/// adds more) and its next statement arrives a round trip after the last: with no credit for
+/// that lost time the cap delivered only 31-62% of its rate, measured against a real server.
+/// With it, statements stay evenly spaced except for the short catch-up runs that make the
+/// lost time good, and the rate over any second is the cap.
+const CATCH_UP: Duration = Duration::from_millis(20);
+
+/// The burst of a statements or transactions cap: [`CATCH_UP`]'s worth, at least 2.
+fn catch_up_burst(rate: NonZeroU32) -> NonZeroU32 {
+    let tokens = (f64::from(rate.get()) * CATCH_UP.as_secs_f64()).ceil() as u32;
+    NonZeroU32::new(tokens.max(2)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// One cap's bucket. Statements and transactions get a burst of [`catch_up_burst`] (evenly
+/// spaced, up to 20 ms of catch-up); bytes get one second's worth, so a statement up to that
+/// size passes in one step.
 #[derive(Debug, Default)]
 struct Bucket {
     limiter: RwLock<Option<Arc<Limiter>>>,
@@ -165,7 +180,11 @@ struct Bucket {
 impl Bucket {
     fn set(&self, per_sec: u32, burst_is_rate: bool) {
         let limiter = NonZeroU32::new(per_sec).map(|rate| {
-            let burst = if burst_is_rate { rate } else { NonZeroU32::MIN };
+            let burst = if burst_is_rate {
+                rate
+            } else {
+                catch_up_burst(rate)
+            };
             let quota = Quota::per_second(rate).allow_burst(burst);
             Arc::new(RateLimiter::direct_with_clock(quota, TokioClock))
         });

@@ -324,3 +324,63 @@ fn caps_and_pauses_hold_for_prepared_statements_too() {
         "{metrics}"
     );
 }
+
+/// The rate a cap names is the rate the target sees, measured by the target's own clock over
+/// seconds (each row stamped with `NOW(6)` as it is inserted), after the first second (where
+/// the bytes cap's one-second burst goes). Generous bounds: this machine is shared.
+#[test]
+fn each_cap_delivers_the_rate_it_names_to_a_real_server() {
+    let target = MariaDb::start();
+    target.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(600), \
+         ts TIMESTAMP(6) NOT NULL DEFAULT NOW(6))",
+    );
+    // Rows per second after the first second.
+    let measure = |flag: &str, cap: u32, stream: &str| -> f64 {
+        target.sql("TRUNCATE d.t");
+        let proxy = Replaygate::start(&target.tcp_addr(), &[flag, &cap.to_string()]);
+        target
+            .client()
+            .host_port("127.0.0.1", proxy.port())
+            .database("d")
+            .run_with_stdin(stream.as_bytes())
+            .assert_success();
+        let row = target.sql(
+            "SELECT COUNT(*), TIMESTAMPDIFF(MICROSECOND, MIN(ts), MAX(ts)) / 1e6 FROM d.t, \
+             (SELECT MIN(ts) + INTERVAL 1 SECOND AS start FROM d.t) s WHERE ts >= s.start",
+        );
+        let f: Vec<f64> = row.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        let (rows, secs) = (f[0], f[1]);
+        assert!(secs >= 3.0, "{flag} {cap}: only {secs} s measured");
+        eprintln!("{flag} {cap}: {:.1} rows/s over {secs:.1} s", rows / secs);
+        rows / secs
+    };
+    let within = |what: &str, got: f64, cap: f64| {
+        assert!(
+            got >= 0.9 * cap && got <= 1.05 * cap,
+            "{what}: {got:.0}/s for a cap of {cap}/s"
+        );
+    };
+
+    let statements: String = (0..2500)
+        .map(|i| format!("INSERT INTO t (id, v) VALUES ({i}, 'row {i}');\n"))
+        .collect();
+    let rate = measure("--max-statements-per-sec", 500, &statements);
+    within("statements", rate, 500.0);
+
+    // Transactions: one BEGIN, INSERT, COMMIT each (three statements, one transaction).
+    let transactions: String = (0..1000)
+        .map(|i| format!("BEGIN;\nINSERT INTO t (id, v) VALUES ({i}, 'row {i}');\nCOMMIT;\n"))
+        .collect();
+    let rate = measure("--max-transactions-per-sec", 200, &transactions);
+    within("transactions", rate, 200.0);
+
+    // Bytes: statements of ~540 bytes of text at 100 kB/s, ~185 statements a second.
+    let padding = "x".repeat(500);
+    let big: String = (0..1100)
+        .map(|i| format!("INSERT INTO t (id, v) VALUES ({i}, '{padding}');\n"))
+        .collect();
+    let per_statement = big.len() as f64 / 1100.0;
+    let rate = measure("--max-bytes-per-sec", 100_000, &big);
+    within("bytes", rate * per_statement, 100_000.0);
+}
