@@ -155,6 +155,82 @@ fn a_query_signal_drives_back_off_pause_and_recovery() {
     assert!(after["cap"].is_null(), "{after}");
 }
 
+/// The issue's case: a replay backed off to the floor by a load that then goes away comes
+/// back to the rate it had within a few intervals (it used to climb 50 statements/s per
+/// interval: 18 intervals from 20/s to 900/s), measured on the real server's rows too.
+#[test]
+fn a_replay_backed_off_by_a_passing_load_comes_back_within_a_few_intervals() {
+    let target = MariaDb::start();
+    target.sql(
+        "CREATE DATABASE d; CREATE TABLE d.load (v INT); INSERT INTO d.load VALUES (0); \
+         CREATE TABLE d.t (id INT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL DEFAULT NOW(6))",
+    );
+    let (admin, proxy) = start_with_admin(
+        &target,
+        "[throttle]\nmax_statements_per_sec = 1000\n\
+         [throttle.adaptive]\nuser = \"root\"\nsignal = \"query\"\n\
+         query = \"SELECT v FROM d.load\"\nmax_load = 3\ninterval_ms = 200\n\
+         min_statements_per_sec = 20\n",
+    );
+    wait_for(admin, "read the load", |a| a["value"] == 0.0);
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    let mut stdin = client.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..200_000 {
+            if writeln!(stdin, "INSERT INTO t (id) VALUES ({i});").is_err() {
+                return;
+            }
+        }
+    });
+    // Rows the server stamped in the last `secs` seconds.
+    let rate = |secs: f64| -> f64 {
+        let n: f64 = target
+            .sql(&format!(
+                "SELECT COUNT(*) FROM d.t WHERE ts >= NOW(6) - INTERVAL {} MICROSECOND",
+                (secs * 1e6) as u64
+            ))
+            .trim()
+            .parse()
+            .unwrap();
+        n / secs
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let before = rate(1.0);
+
+    target.sql("UPDATE d.load SET v = 4");
+    wait_for(admin, "backed off to the floor", |a| {
+        a["state"] == "backing_off" && a["cap"].as_u64().is_some_and(|c| c <= 40)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let backed_off = rate(0.4);
+
+    target.sql("UPDATE d.load SET v = 1");
+    let fine = std::time::Instant::now();
+    let back = wait_for(admin, "back within 90% of the rate before", |a| {
+        a["state"] == "normal" || a["cap"].as_u64().is_some_and(|c| c >= 900)
+    });
+    let took = fine.elapsed();
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = rate(1.0);
+    drop(proxy);
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = writer.join();
+    // 2 intervals, plus the time to read the signal and this test's polling: generous.
+    assert!(
+        took <= Duration::from_millis(1500),
+        "took {took:?} to come back ({back}); {before:.0}/s before, {backed_off:.0}/s backed off"
+    );
+    assert!(
+        backed_off < before / 4.0 && after >= 0.8 * before,
+        "{before:.0}/s before, {backed_off:.0}/s backed off, {after:.0}/s after"
+    );
+}
+
 fn count(db: &MariaDb) -> String {
     db.sql("SELECT COUNT(*) FROM d.t").trim().to_owned()
 }

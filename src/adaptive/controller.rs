@@ -28,7 +28,21 @@ pub struct Controller {
     limits: Limits,
     state: AdaptiveState,
     cap: u32,
+    /// The rate the replay ran at when the load last went too high (0: not known). Recovery
+    /// comes straight back to just below it, then probes upwards step by step: the rate before
+    /// the overload is where the target was last fine (an external load that went away), and
+    /// the step by step above it keeps a replay that is itself the load from swinging between
+    /// too much and half of it.
+    ceiling: u32,
 }
+
+/// Recovery comes back to this share of the ceiling in at most two readings, then goes on by
+/// `recover_statements_per_sec` per reading.
+const RETURN_TO: f64 = 0.9;
+
+/// A cap the stream runs below this share of does not bind (what went through was not held
+/// back by it): it is dropped.
+const BINDING: f64 = 0.9;
 
 impl Controller {
     pub fn new(limits: Limits) -> Self {
@@ -36,6 +50,29 @@ impl Controller {
             limits,
             state: AdaptiveState::Normal,
             cap: 0,
+            ceiling: 0,
+        }
+    }
+
+    /// What went through lately, or the cap when one held it back: the rate of the replay when
+    /// the load went too high.
+    fn running_rate(&self, observed_rate: f64, operator_cap: u32) -> u32 {
+        if self.cap > 0 {
+            self.cap
+        } else {
+            let rate = observed_rate.max(0.0).min(f64::from(u32::MAX)) as u32;
+            combine(rate, operator_cap)
+        }
+    }
+
+    /// Remembers the rate at which the load went too high, when it just did (not while it stays
+    /// high: each halving would lower the ceiling to the floor).
+    fn overloaded_at(&mut self, observed_rate: f64, operator_cap: u32) {
+        if matches!(
+            self.state,
+            AdaptiveState::Normal | AdaptiveState::Recovering
+        ) {
+            self.ceiling = self.running_rate(observed_rate, operator_cap);
         }
     }
 
@@ -54,6 +91,7 @@ impl Controller {
         {
             // Stay paused until the load is *below* max_load (hysteresis), so the replay does not
             // flap between paused and running around critical_load.
+            self.overloaded_at(observed_rate, operator_cap);
             if self.cap == 0 {
                 self.cap = min;
             }
@@ -61,20 +99,16 @@ impl Controller {
         } else if load > l.max_load {
             // Start from what actually went through recently (a cap far above the real rate
             // would not slow anything down), then halve.
-            let base = if self.cap > 0 {
-                self.cap
-            } else {
-                let rate = observed_rate.max(0.0).min(f64::from(u32::MAX)) as u32;
-                combine(rate, operator_cap)
-            };
+            self.overloaded_at(observed_rate, operator_cap);
+            let base = self.running_rate(observed_rate, operator_cap);
             self.cap = (base / 2).max(min);
             self.state = AdaptiveState::BackingOff;
         } else if self.cap > 0 {
-            let raised = self.cap.saturating_add(l.recover_statements_per_sec);
+            let raised = self.recovered_cap();
             // The cap is dropped once it would no longer bind: it reached the operator's cap, or
-            // the stream is well below it anyway (nothing left to recover).
+            // the stream ran below it anyway (what is left to recover is not held back by it).
             let reached_operator = operator_cap > 0 && raised >= operator_cap;
-            let not_binding = observed_rate < f64::from(self.cap) / 2.0;
+            let not_binding = observed_rate < f64::from(self.cap) * BINDING;
             if reached_operator || not_binding {
                 self.cap = 0;
                 self.state = AdaptiveState::Normal;
@@ -86,6 +120,25 @@ impl Controller {
             self.state = AdaptiveState::Normal;
         }
         self.decision()
+    }
+
+    /// The next cap while the load is fine: straight back towards the ceiling (half of it at
+    /// once, [`RETURN_TO`] of it the reading after), then `recover_statements_per_sec` at a time.
+    /// With no ceiling known (paused before any rate was seen), doubling.
+    fn recovered_cap(&self) -> u32 {
+        let step = self.limits.recover_statements_per_sec;
+        if self.ceiling == 0 {
+            return self
+                .cap
+                .saturating_mul(2)
+                .max(self.cap.saturating_add(step));
+        }
+        let near = (f64::from(self.ceiling) * RETURN_TO) as u32;
+        if self.cap < near {
+            self.cap.saturating_mul(2).max(self.ceiling / 2).min(near)
+        } else {
+            self.cap.saturating_add(step)
+        }
     }
 
     /// A reading without a value where not knowing is unsafe (`replica_lag`: a replica that is
@@ -164,22 +217,80 @@ mod tests {
     }
 
     #[test]
-    fn recovery_is_additive_and_stops_at_the_operator_cap() {
+    fn recovery_comes_straight_back_below_the_rate_before_the_overload_then_steps() {
+        let mut c = controller();
+        // The replay ran at 5041/s when an external load came; it backs off to the floor.
+        let mut observed = 5041.0;
+        for _ in 0..12 {
+            observed = f64::from(c.decide(4.0, observed, 0).cap);
+        }
+        assert_eq!(c.decide(4.0, observed, 0).cap, 10, "floor");
+        // The load goes away: half the old rate at once, 90% of it the reading after.
+        let d = c.decide(1.0, 10.0, 0);
+        assert_eq!((d.state, d.cap), (Recovering, 2520));
+        assert_eq!(c.decide(1.0, 2520.0, 0).cap, 4536);
+        // Then step by step, and dropped once the stream no longer needs it.
+        assert_eq!(c.decide(1.0, 4536.0, 0).cap, 4586);
+        let d = c.decide(1.0, 4100.0, 0);
+        assert_eq!((d.state, d.cap), (Normal, 0), "4100/s under a 4586 cap");
+    }
+
+    #[test]
+    fn recovery_stops_at_the_operator_cap() {
         let mut c = controller();
         c.decide(4.0, 400.0, 300);
-        assert_eq!(c.decide(1.0, 150.0, 300).cap, 200);
-        let d = c.decide(1.0, 200.0, 300);
-        assert_eq!((d.state, d.cap), (Recovering, 250));
-        let d = c.decide(1.0, 250.0, 300);
+        assert_eq!(c.ceiling, 300, "the operator's cap held the rate");
+        let d = c.decide(1.0, 150.0, 300);
+        assert_eq!((d.state, d.cap), (Recovering, 270));
+        let d = c.decide(1.0, 270.0, 300);
         assert_eq!((d.state, d.cap), (Normal, 0), "reached the operator's cap");
     }
 
     #[test]
-    fn the_cap_is_dropped_once_the_stream_is_well_below_it() {
+    fn the_cap_is_dropped_once_the_stream_is_below_it() {
         let mut c = controller();
         c.decide(4.0, 1000.0, 0);
-        let d = c.decide(1.0, 100.0, 0);
-        assert_eq!((d.state, d.cap), (Normal, 0));
+        let d = c.decide(1.0, 400.0, 0);
+        assert_eq!((d.state, d.cap), (Normal, 0), "400/s under a 500 cap");
+    }
+
+    /// A replay that is itself the load (the target takes 4000/s, the stream could do 5000/s)
+    /// settles just below what the target takes instead of swinging: a probe above it now and
+    /// then (one reading, never two in a row), never a pause, most of the capacity used.
+    #[test]
+    fn a_replay_that_is_the_load_settles_without_swinging() {
+        let mut c = controller();
+        let (capacity, stream) = (4000.0, 5000.0);
+        let (mut overloads, mut in_a_row, mut total) = (0, 0, 0.0);
+        let mut cap = 0u32;
+        for i in 0..300 {
+            let rate = if cap == 0 {
+                stream
+            } else {
+                f64::from(cap).min(stream)
+            };
+            let overloaded = rate > capacity;
+            if overloaded {
+                overloads += 1;
+                in_a_row += 1;
+                assert!(
+                    in_a_row == 1 || i < 6,
+                    "overloaded {in_a_row} readings in a row"
+                );
+            } else {
+                in_a_row = 0;
+            }
+            total += rate.min(capacity);
+            let d = c.decide(if overloaded { 4.0 } else { 1.0 }, rate, 0);
+            assert!(!d.paused);
+            cap = d.cap;
+        }
+        assert!(
+            overloads <= 300 / 8,
+            "{overloads} of 300 readings overloaded"
+        );
+        let average = total / 300.0;
+        assert!(average >= 0.85 * capacity, "{average} on average");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! - [`Controller`] ([`controller`]): a pure state machine, load signal (and the recently observed
 //!   statement rate) in, adaptive cap and pause out. Above `max_load` it backs off
 //!   multiplicatively (halves the cap, floored at `min_statements_per_sec`); at or below it
-//!   recovers additively and drops the cap once it no longer binds; at `critical_load` it pauses
-//!   until the load is below `max_load`.
+//!   comes straight back to just below the rate it had when the load went too high, then
+//!   probes upwards additively, and drops the cap once it no longer binds; at `critical_load`
+//!   it pauses until the load is below `max_load`.
 //! - `signal`: reading the target's load signal over a control connection; `replica`: the
 //!   `replica_lag` signal, read from the named replicas, where an unknown lag is unsafe.
 //! - [`run`] (`task`): the control task. It owns its own connection to the target (the data
@@ -39,7 +40,8 @@ pub enum AdaptiveState {
     Normal,
     /// The load is above `max_load`: the adaptive cap is being lowered.
     BackingOff,
-    /// The load is back at or below `max_load`: the cap is being raised step by step.
+    /// The load is back at or below `max_load`: the cap is being raised (straight back towards
+    /// the rate before the overload, then step by step).
     Recovering,
     /// The load reached `critical_load`: sessions wait before their next statement.
     Paused,
