@@ -155,37 +155,33 @@ pub fn combine_caps(operator: u32, adaptive: u32) -> u32 {
     }
 }
 
-/// How far behind its schedule a statements or transactions cap may fall and catch up. A
-/// session that waited for its turn wakes late (timers fire on millisecond ticks, a busy vCPU
-/// adds more) and its next statement arrives a round trip after the last: with no credit for
-/// that lost time the cap delivered only 31-62% of its rate, measured against a real server.
-/// With it, statements stay evenly spaced except for the short catch-up runs that make the
-/// lost time good, and the rate over any second is the cap.
-const CATCH_UP: Duration = Duration::from_millis(20);
+/// How far behind its schedule a cap may fall and catch up. A session that waited for its turn
+/// wakes late (timers fire on millisecond ticks, a busy vCPU adds more) and its next statement
+/// arrives a round trip after the last: with no credit for that lost time a statements cap
+/// delivered only 31-62% of its rate, measured against a real server. With it, statements stay
+/// evenly spaced except for the short catch-up runs that make the lost time good, and the rate
+/// over a second is the cap. Also the burst of the bytes cap: a larger one (it was a second's
+/// worth) lets the first seconds of a replay through at well above the cap.
+const CATCH_UP: Duration = Duration::from_millis(50);
 
-/// The burst of a statements or transactions cap: [`CATCH_UP`]'s worth, at least 2.
+/// A bucket's burst: [`CATCH_UP`]'s worth, at least 2 (so a statement or transaction that came
+/// a little late can always be made good).
 fn catch_up_burst(rate: NonZeroU32) -> NonZeroU32 {
     let tokens = (f64::from(rate.get()) * CATCH_UP.as_secs_f64()).ceil() as u32;
     NonZeroU32::new(tokens.max(2)).unwrap_or(NonZeroU32::MIN)
 }
 
-/// One cap's bucket. Statements and transactions get a burst of [`catch_up_burst`] (evenly
-/// spaced, up to 20 ms of catch-up); bytes get one second's worth, so a statement up to that
-/// size passes in one step.
+/// One cap's bucket, with a burst of [`catch_up_burst`]. A statement costing more bytes than
+/// the burst is taken in burst-sized steps, at the cap's rate.
 #[derive(Debug, Default)]
 struct Bucket {
     limiter: RwLock<Option<Arc<Limiter>>>,
 }
 
 impl Bucket {
-    fn set(&self, per_sec: u32, burst_is_rate: bool) {
+    fn set(&self, per_sec: u32) {
         let limiter = NonZeroU32::new(per_sec).map(|rate| {
-            let burst = if burst_is_rate {
-                rate
-            } else {
-                catch_up_burst(rate)
-            };
-            let quota = Quota::per_second(rate).allow_burst(burst);
+            let quota = Quota::per_second(rate).allow_burst(catch_up_burst(rate));
             Arc::new(RateLimiter::direct_with_clock(quota, TokioClock))
         });
         *self.limiter.write().unwrap_or_else(|e| e.into_inner()) = limiter;
@@ -273,15 +269,15 @@ impl Throttle {
         if let Some(v) = update.statements_per_sec {
             caps.statements_per_sec = v;
             let adaptive = self.control.borrow().adaptive_cap;
-            self.statements.set(combine_caps(v, adaptive), false);
+            self.statements.set(combine_caps(v, adaptive));
         }
         if let Some(v) = update.bytes_per_sec {
             caps.bytes_per_sec = v;
-            self.bytes.set(v, true);
+            self.bytes.set(v);
         }
         if let Some(v) = update.transactions_per_sec {
             caps.transactions_per_sec = v;
-            self.transactions.set(v, false);
+            self.transactions.set(v);
         }
         self.control.send_modify(|c| c.caps = caps);
         info!(
@@ -317,7 +313,7 @@ impl Throttle {
         });
         if changed {
             let effective = self.control.borrow().effective_statements_cap();
-            self.statements.set(effective, false);
+            self.statements.set(effective);
         }
     }
 

@@ -87,7 +87,7 @@ async fn bytes_and_transactions_caps_hold() {
         bytes_per_sec: 1000,
         ..Caps::default()
     });
-    // 10,000 bytes at 1000/s: the first second's burst, then nine more seconds.
+    // 10,000 bytes at 1000/s: about ten seconds (a burst of 50 bytes, then the rate).
     let took = admit_statements(&t, 100).await;
     assert!(
         took >= Duration::from_secs(8) && took <= Duration::from_secs(10),
