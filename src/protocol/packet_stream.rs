@@ -148,9 +148,19 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         if !self.read_buf.is_empty() || self.poll_socket()? {
             return Ok(true);
         }
-        match tokio::time::timeout(window, self.io.readable()).await {
-            Ok(ready) => ready.map(|()| true).map_err(ProtocolError::from),
-            Err(_elapsed) => Ok(false),
+        let deadline = tokio::time::Instant::now() + window;
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout_at(deadline, self.io.readable()).await {
+                Ok(ready) => ready?,
+                Err(_elapsed) => return Ok(false),
+            }
+            // Readiness the reactor cached before a busy poll took the bytes is not new input.
+            if let Some(n) = self.io.read_ready(&mut buf)? {
+                self.read_buf
+                    .extend_from_slice(buf.get(..n).unwrap_or_default());
+                return Ok(true);
+            }
         }
     }
 
@@ -169,10 +179,11 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
                 return Ok(false);
             }
             self.io.readable().await?;
-            match self.io.read_now(&mut buf)? {
+            match self.io.read_ready(&mut buf)? {
                 Some(0) => return Ok(true),
                 Some(n) => self.read_buf.extend_from_slice(&buf[..n]),
-                // Readiness without data (it happens): wait again.
+                // Readiness without data (a busy poll took the bytes, or a spurious wake-up):
+                // the read cleared it, so this waits for new bytes.
                 None => {}
             }
         }

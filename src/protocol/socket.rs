@@ -43,6 +43,13 @@ pub trait ReadNow {
 
     /// Completes once a read would not block (bytes or end of stream arrived). Cancel-safe.
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Like [`ReadNow::read_now`], for right after [`ReadNow::readable`]: a read that finds
+    /// nothing also clears the readiness the reactor had cached, so the next `readable` waits
+    /// for new bytes. (`read_now` leaves the cache alone: after it consumed what a busy poll
+    /// found, `readable` would complete again and again with nothing to read, a loop that never
+    /// yields.)
+    fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
 }
 
 impl ReadNow for Socket {
@@ -74,6 +81,18 @@ impl ReadNow for Socket {
             Self::Unix(s) => s.readable().await,
         }
     }
+
+    fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let read = match self {
+            Self::Tcp(s) => s.try_read(buf),
+            Self::Unix(s) => s.try_read(buf),
+        };
+        match read {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// In-memory pipes (unit tests) have nothing to poll: their reads always go through the task,
@@ -85,6 +104,10 @@ impl ReadNow for tokio::io::DuplexStream {
 
     async fn readable(&self) -> io::Result<()> {
         std::future::pending().await
+    }
+
+    fn read_ready(&mut self, _buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(None)
     }
 }
 

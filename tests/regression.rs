@@ -1,0 +1,54 @@
+//! One test per bug found after it shipped: each fails on the code before its fix.
+
+mod support;
+
+use std::time::Duration;
+
+use support::proxy::Replaygate;
+use support::server::MariaDb;
+
+/// A busy-polled session between two statements waited for the target to go away with a loop
+/// that took the reactor's stale readiness (left set by the busy poll's raw read) for new
+/// input, found nothing, and asked again without ever yielding: the session spun on one CPU and
+/// the client's next statement was never read. Seen as `cargo bench --bench replay` hanging in
+/// its busy-polled variant on two runs out of three.
+#[test]
+fn a_busy_polled_session_reads_the_next_statement_after_an_idle_wait() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("rg.sock");
+    let proxy = Replaygate::start(
+        target.socket_path().to_str().unwrap(),
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--apply-mode",
+            "sync",
+            "--busy-poll-us",
+            "50",
+        ],
+    );
+    // Replies that come back within the busy poll's window: statements inside a transaction.
+    let mut script = String::from("BEGIN;\n");
+    for i in 1..=2000 {
+        script.push_str(&format!("SET @i = {i};\nINSERT INTO t VALUES (@i);\n"));
+    }
+    script.push_str("COMMIT;\n");
+    for round in 0..3 {
+        target.sql("TRUNCATE s.t");
+        target
+            .client()
+            .socket(&socket)
+            .database("s")
+            .timeout(Duration::from_secs(60))
+            .run_with_stdin(script.as_bytes())
+            .assert_success();
+        assert_eq!(
+            target.sql("SELECT COUNT(*) FROM s.t").trim(),
+            "2000",
+            "round {round}: {}",
+            proxy.log()
+        );
+    }
+}
