@@ -127,6 +127,13 @@ const SYNC_TCP: &str = "sync, TCP";
 /// The fastest configuration for a local replay (see bench/README.md).
 const PIPELINED_UNIX_POLLED: &str = "pipelined, unix socket, busy-poll 50 µs";
 
+/// The consistency check of the check variants: an index lookup, so what is measured is the cost
+/// of running a check (a control-connection round trip, the session waiting for it), not of the
+/// query (a `COUNT(*)` after every one of 20,000 transactions would be quadratic in the table).
+const CHECK: &str = "SELECT MAX(id) > 0 FROM small.t";
+const CHECK_EVERY_100: &str = "sync, TCP, --check-every 100";
+const CHECK_EVERY_1: &str = "sync, TCP, --check-every 1";
+
 fn variant(label: &'static str, target_ratio: f64) -> Variant {
     let (args, unix_socket): (&'static [&'static str], bool) = match label {
         SYNC_TCP => (&["--apply-mode", "sync"], false),
@@ -135,6 +142,28 @@ fn variant(label: &'static str, target_ratio: f64) -> Variant {
         }
         "pipelined, TCP" => (&["--apply-mode", "pipelined"], false),
         PIPELINED_UNIX_POLLED => (&["--apply-mode", "pipelined", "--busy-poll-us", "50"], true),
+        CHECK_EVERY_100 => (
+            &[
+                "--apply-mode",
+                "sync",
+                "--check-sql",
+                CHECK,
+                "--check-every",
+                "100",
+            ],
+            false,
+        ),
+        CHECK_EVERY_1 => (
+            &[
+                "--apply-mode",
+                "sync",
+                "--check-sql",
+                CHECK,
+                "--check-every",
+                "1",
+            ],
+            false,
+        ),
         other => panic!("unknown variant {other}"),
     };
     Variant {
@@ -288,6 +317,10 @@ fn small_statement_workload(source: &MariaDb, count: usize) -> Workload {
             variant("sync, unix socket, busy-poll 50 µs", 1.25),
             variant("pipelined, TCP", 0.8),
             variant(PIPELINED_UNIX_POLLED, 0.8),
+            // Checks every 100 transactions: 1% more round trips, within the plain pipe's noise.
+            variant(CHECK_EVERY_100, 1.3),
+            // A check after every transaction doubles the round trips it waits for.
+            variant(CHECK_EVERY_1, 2.5),
         ],
     }
 }

@@ -27,6 +27,8 @@ pub enum ConfigError {
     Rule(#[from] PolicyError),
     #[error(transparent)]
     Adaptive(#[from] crate::adaptive::AdaptiveConfigError),
+    #[error(transparent)]
+    Checks(#[from] crate::checks::ChecksConfigError),
     #[error("invalid setting {key} = {value:?}: {reason}")]
     Invalid {
         key: &'static str,
@@ -55,6 +57,9 @@ pub struct ConfigFile {
     pub replication: ReplicationSection,
     #[serde(default)]
     pub source: SourceSection,
+    /// `[checks]`: the operator's consistency checks.
+    #[serde(default)]
+    pub checks: crate::checks::ChecksSection,
     /// `[[rule]]` entries; absent: the shipped default policy.
     pub rule: Option<Vec<RuleConfig>>,
 }
@@ -231,6 +236,8 @@ pub struct Settings {
     /// The most of one transaction of a replication stream held back until its verdict is
     /// known; a larger one is passed on as it arrives and cannot be withheld (it halts).
     pub hold_bytes: usize,
+    /// The operator's consistency checks; `None`: none.
+    pub checks: Option<crate::checks::CheckSettings>,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -252,6 +259,7 @@ pub struct Overrides {
     pub max_bytes_per_sec: Option<u32>,
     pub max_transactions_per_sec: Option<u32>,
     pub admin: Option<String>,
+    pub checks: crate::checks::CheckOverrides,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
@@ -382,6 +390,7 @@ impl ConfigFile {
         };
         let progress_secs = self.log.progress_secs.unwrap_or(5);
         let adaptive = self.throttle.adaptive.map(|a| a.resolve()).transpose()?;
+        let checks = self.checks.resolve(cli.checks)?;
         let hold_bytes = self.replication.hold_bytes.unwrap_or(DEFAULT_HOLD_BYTES);
         if hold_bytes < 1 << 20 {
             return Err(ConfigError::Invalid {
@@ -391,6 +400,7 @@ impl ConfigFile {
             });
         }
         Ok(Settings {
+            checks,
             hold_bytes,
             adaptive,
             caps,

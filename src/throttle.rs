@@ -496,7 +496,9 @@ pub fn ends_transaction(kind: StatementKind, in_transaction: &mut bool) -> bool 
             *in_transaction = false;
             false
         }
-        SetSession | Use | Select => false,
+        // A BINLOG statement outside a transaction is a format description (each file's text
+        // starts with one): row events come between BEGIN and COMMIT.
+        SetSession | Use | Select | BinlogEvent => false,
         _ => !*in_transaction,
     }
 }

@@ -25,8 +25,9 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::ReplicaStatus;
-use super::signal::{ReadError, opts};
+use super::signal::ReadError;
 use crate::config::Target;
+use crate::control::opts;
 
 /// Tried in order; the next one only when a server does not know the statement (MySQL).
 const STATUS_STATEMENTS: [&str; 3] = [

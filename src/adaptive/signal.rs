@@ -1,13 +1,10 @@
 //! Reading a load signal from the target over a control connection of replaygate's own
-//! (`threads_running`, `query`), and the connection options every control connection shares
-//! (the target's and the replicas', see [`super::replica`]).
+//! (`threads_running`, `query`).
 
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
-
-use crate::config::Target;
 
 /// Errors of a control connection (logged and retried, never fatal).
 #[derive(Debug, thiserror::Error)]
@@ -20,27 +17,6 @@ pub(super) enum ReadError {
     NoRow,
     #[error("the load query returned {0:?}, not a number")]
     NotANumber(String),
-}
-
-/// How a control connection reaches `target` as the `[throttle.adaptive]` account.
-pub(super) fn opts(target: &Target, user: &str, password: Option<&str>) -> Opts {
-    let builder = mysql_async::OptsBuilder::default()
-        .user(Some(user))
-        .pass(password);
-    let builder = match target {
-        Target::Unix(path) => builder.socket(Some(path.to_string_lossy().into_owned())),
-        Target::Tcp(addr) => {
-            let (host, port) = addr
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
-                .unwrap_or_else(|| (addr.clone(), 3306));
-            builder
-                .ip_or_hostname(host)
-                .tcp_port(port)
-                .prefer_socket(false)
-        }
-    };
-    builder.into()
 }
 
 /// What is read from the target.

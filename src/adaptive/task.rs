@@ -13,9 +13,10 @@ use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
 use super::replica::{Replicas, combined};
-use super::signal::{ReadError, TargetProbe, TargetSignal, opts};
+use super::signal::{ReadError, TargetProbe, TargetSignal};
 use super::{AdaptiveSettings, AdaptiveState, AdaptiveStatus, Controller, Decision, Signal};
 use crate::config::Target;
+use crate::control::opts;
 use crate::throttle::{Abort, Throttle};
 
 /// Where the signal is read.

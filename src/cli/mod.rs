@@ -214,6 +214,19 @@ pub struct ServeArgs {
     /// (host:port, or a port on 127.0.0.1) [default: off].
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
+    /// A consistency check, run on a control connection of replaygate's own (`[checks]` in the
+    /// config for its account): one row whose first column must be true or non-zero. The first
+    /// failure halts the session, naming the transaction after which it failed. Repeatable.
+    #[arg(long, value_name = "SELECT ...")]
+    pub check_sql: Vec<String>,
+    /// Run the checks after every N committed transactions of a session [default: at binlog
+    /// file boundaries only].
+    #[arg(long, value_name = "N")]
+    pub check_every: Option<u64>,
+    /// Also run the checks where the stream goes from one binlog file to the next (the default
+    /// when --check-every is not given).
+    #[arg(long)]
+    pub check_at_file_boundary: bool,
 }
 
 impl ServeArgs {
@@ -235,6 +248,11 @@ impl ServeArgs {
             max_bytes_per_sec: self.max_bytes_per_sec,
             max_transactions_per_sec: self.max_transactions_per_sec,
             admin: self.admin.clone(),
+            checks: replaygate::checks::CheckOverrides {
+                sql: self.check_sql.clone(),
+                every: self.check_every,
+                at_file_boundary: self.check_at_file_boundary,
+            },
         }
     }
 }

@@ -216,6 +216,7 @@ impl Session {
                 ..SessionStatus::default()
             },
             replica: None,
+            checks: super::checks::CheckProgress::default(),
         }
     }
 

@@ -19,6 +19,7 @@
 mod abort;
 mod backend;
 pub mod charset;
+mod checks;
 mod connect;
 mod enforce;
 pub mod error;
@@ -71,6 +72,8 @@ pub struct ProxyContext {
     /// Replicas streaming through replaygate: their halts and quarantined origins outlive
     /// their connections.
     pub replicas: crate::replication::ReplicaRegistry,
+    /// The operator's consistency checks, when configured.
+    pub checks: Option<Arc<crate::checks::Checker>>,
     /// Flips to true when `serve` stops: replication streams, which never finish by
     /// themselves, end then (a stream must not go on under the policy of a stopped process).
     stopping: tokio::sync::watch::Sender<bool>,
@@ -78,6 +81,10 @@ pub struct ProxyContext {
 
 impl ProxyContext {
     pub fn new(settings: Arc<Settings>, journal: Option<SharedJournal>) -> Self {
+        let checks = settings
+            .checks
+            .clone()
+            .map(|c| Arc::new(crate::checks::Checker::new(c, &settings.target)));
         Self {
             throttle: Arc::new(Throttle::new(settings.caps)),
             settings,
@@ -85,6 +92,7 @@ impl ProxyContext {
             journal,
             registry: SessionRegistry::default(),
             replicas: crate::replication::ReplicaRegistry::default(),
+            checks,
             stopping: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -140,6 +148,8 @@ pub struct Session {
     status: SessionStatus,
     /// The server id a replica registered with (COM_REGISTER_SLAVE).
     replica: Option<u32>,
+    /// Where the session is in the consistency checks' schedule.
+    checks: checks::CheckProgress,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -204,6 +214,7 @@ impl Session {
             };
             let Some(packet) = next.map_err(SessionError::Client)? else {
                 self.drain_at_close().await;
+                self.final_checks().await;
                 return Ok(());
             };
             metrics::counter!("replaygate_bytes_in_total").increment(packet.len() as u64);
@@ -229,6 +240,7 @@ impl Session {
             }
             if command == code::COM_QUIT {
                 self.drain_at_close().await;
+                self.final_checks().await;
             } else if !pipeline::joins_pipeline(command)
                 && !self.pipeline.is_empty()
                 && !self.drain().await?
@@ -337,6 +349,9 @@ impl Session {
         if let Some(refusal) = &plan.refusal {
             return self.refuse_statement(refusal).await;
         }
+        if !self.run_due_checks(text, &plan).await? {
+            return Ok(());
+        }
         for t in &plan.translations {
             warn!(
                 session = self.id,
@@ -374,8 +389,17 @@ impl Session {
                     "verdict" => j.verdict.action.as_str()
                 )
                 .increment(1);
-                if ends_transaction(kind, &mut in_transaction) {
-                    cost.transactions += 1;
+                // `mariadb --comments` sends an event's header comments as a query of their own:
+                // a position, not a transaction.
+                let only_comments = kind == StatementKind::Other
+                    && guard::is_only_comments(&text[stmt.range.clone()], &self.lex);
+                if !only_comments {
+                    if self.ctx.checks.is_some() {
+                        self.checks.note(kind, &text[stmt.range.clone()]);
+                    }
+                    if ends_transaction(kind, &mut in_transaction) {
+                        cost.transactions += 1;
+                    }
                 }
             }
         }
@@ -401,8 +425,12 @@ impl Session {
         if !self.pipeline.is_empty() && !self.drain().await? {
             return Ok(());
         }
+        let acknowledged = self.state.acknowledged;
         let result = self.enforce(&packet, &plan, judgements, cost).await;
         self.follow_transaction();
+        if self.state.acknowledged - acknowledged == plan.statements.len() as u64 {
+            self.count_commits(&packet[1..], &plan, cost.transactions);
+        }
         result
     }
 

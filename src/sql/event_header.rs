@@ -85,6 +85,22 @@ pub fn leading_event_header(stmt: &[u8]) -> Option<EventHeader> {
     })
 }
 
+/// `stmt` without the `#` comment lines (and blank lines) it starts with: the statement an
+/// operator reads, without the event header `mariadb --comments` sends in front of it.
+pub fn after_leading_comments(stmt: &[u8]) -> &[u8] {
+    let mut rest = stmt;
+    loop {
+        let trimmed = rest.trim_ascii_start();
+        if trimmed.first() != Some(&b'#') {
+            return trimmed;
+        }
+        rest = match trimmed.iter().position(|&b| b == b'\n') {
+            Some(end) => trimmed.get(end + 1..).unwrap_or_default(),
+            None => &[],
+        };
+    }
+}
+
 /// `# at 1234`.
 fn parse_at_line(line: &[u8]) -> Option<u64> {
     let rest = line
@@ -183,6 +199,17 @@ fn parse_number(digits: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_comment_lines_are_left_out_of_the_statement() {
+        let stmt = b"# at 4\n#241125 17:00:00 server id 1  end_log_pos 385\tQuery\n\nDROP TABLE t # not a header\n";
+        assert_eq!(
+            after_leading_comments(stmt),
+            b"DROP TABLE t # not a header\n"
+        );
+        assert_eq!(after_leading_comments(b"# at 4\n# at 5"), b"");
+        assert_eq!(after_leading_comments(b"  SELECT 1"), b"SELECT 1");
+    }
 
     fn header(text: &str) -> EventHeader {
         leading_event_header(text.as_bytes()).unwrap()

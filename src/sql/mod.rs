@@ -27,7 +27,7 @@ pub mod token;
 
 pub use classify::{Classification, ObjectRef, StatementKind, classify};
 pub use encoding::{Encoding, InvalidBytes, escape_for_message, find_invalid_bytes};
-pub use event_header::{EventHeader, leading_event_header};
+pub use event_header::{EventHeader, after_leading_comments, leading_event_header};
 pub use lexer::Lexer;
 pub use split::split_statements;
 pub use statement::{SessionEffect, SetValue, session_effects};
