@@ -133,6 +133,7 @@ const PIPELINED_UNIX_POLLED: &str = "pipelined, unix socket, busy-poll 50 µs";
 const CHECK: &str = "SELECT MAX(id) > 0 FROM small.t";
 const CHECK_EVERY_100: &str = "sync, TCP, --check-every 100";
 const CHECK_EVERY_1: &str = "sync, TCP, --check-every 1";
+const CHECKPOINT: &str = "sync, TCP, --checkpoint";
 
 fn variant(label: &'static str, target_ratio: f64) -> Variant {
     let (args, unix_socket): (&'static [&'static str], bool) = match label {
@@ -161,6 +162,16 @@ fn variant(label: &'static str, target_ratio: f64) -> Variant {
                 CHECK,
                 "--check-every",
                 "1",
+            ],
+            false,
+        ),
+        // In the workload's database, so every round starts without a checkpoint.
+        CHECKPOINT => (
+            &[
+                "--apply-mode",
+                "sync",
+                "--checkpoint",
+                "small.replaygate_checkpoint",
             ],
             false,
         ),
@@ -321,6 +332,8 @@ fn small_statement_workload(source: &MariaDb, count: usize) -> Workload {
             variant(CHECK_EVERY_100, 1.3),
             // A check after every transaction doubles the round trips it waits for.
             variant(CHECK_EVERY_1, 2.5),
+            // One more round trip per transaction (the checkpoint row, written before COMMIT).
+            variant(CHECKPOINT, 1.5),
         ],
     }
 }

@@ -71,6 +71,8 @@ pub struct GuardSection {
     pub journal_dir: Option<PathBuf>,
     /// The action of the destructive-DDL rules (overrides the rules' own).
     pub on_destructive: Option<Action>,
+    /// `SCHEMA.TABLE` in the target where the replay records where it is (`--checkpoint`).
+    pub checkpoint: Option<String>,
 }
 
 /// `[throttle]`: static caps, process-wide (0 or absent = no cap).
@@ -238,6 +240,8 @@ pub struct Settings {
     pub hold_bytes: usize,
     /// The operator's consistency checks; `None`: none.
     pub checks: Option<crate::checks::CheckSettings>,
+    /// Where a replay records its position in the target, to resume; `None`: it does not.
+    pub checkpoint: Option<crate::checkpoint::CheckpointTable>,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -260,6 +264,7 @@ pub struct Overrides {
     pub max_transactions_per_sec: Option<u32>,
     pub admin: Option<String>,
     pub checks: crate::checks::CheckOverrides,
+    pub checkpoint: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
@@ -391,6 +396,17 @@ impl ConfigFile {
         let progress_secs = self.log.progress_secs.unwrap_or(5);
         let adaptive = self.throttle.adaptive.map(|a| a.resolve()).transpose()?;
         let checks = self.checks.resolve(cli.checks)?;
+        let checkpoint = cli
+            .checkpoint
+            .or(self.guard.checkpoint)
+            .map(|t| {
+                t.parse().map_err(|_| ConfigError::Invalid {
+                    key: "guard.checkpoint",
+                    value: t.clone(),
+                    reason: "expected SCHEMA.TABLE (e.g. replaygate.checkpoint)",
+                })
+            })
+            .transpose()?;
         let hold_bytes = self.replication.hold_bytes.unwrap_or(DEFAULT_HOLD_BYTES);
         if hold_bytes < 1 << 20 {
             return Err(ConfigError::Invalid {
@@ -401,6 +417,7 @@ impl ConfigFile {
         }
         Ok(Settings {
             checks,
+            checkpoint,
             hold_bytes,
             adaptive,
             caps,

@@ -19,6 +19,7 @@ pub mod adaptive;
 pub mod admin;
 pub mod binlog;
 pub mod binlog_text;
+pub mod checkpoint;
 pub mod checks;
 pub mod config;
 pub mod control;

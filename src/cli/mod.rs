@@ -227,6 +227,11 @@ pub struct ServeArgs {
     /// when --check-every is not given).
     #[arg(long)]
     pub check_at_file_boundary: bool,
+    /// Record in this table of the target (SCHEMA.TABLE, created when missing) where the replay
+    /// is, in the same transaction as the data, so rerunning the same pipeline after a failure
+    /// skips what the target already holds and resumes right after it.
+    #[arg(long, value_name = "SCHEMA.TABLE")]
+    pub checkpoint: Option<String>,
 }
 
 impl ServeArgs {
@@ -253,6 +258,7 @@ impl ServeArgs {
                 every: self.check_every,
                 at_file_boundary: self.check_at_file_boundary,
             },
+            checkpoint: self.checkpoint.clone(),
         }
     }
 }

@@ -191,6 +191,7 @@ impl Session {
             database,
             ctx.settings.charset.default.clone(),
         );
+        let checkpoint = ctx.settings.checkpoint.clone();
         Session {
             id,
             client,
@@ -217,6 +218,7 @@ impl Session {
             },
             replica: None,
             checks: super::checks::CheckProgress::default(),
+            resume: checkpoint.map(super::resume::Resume::new),
         }
     }
 

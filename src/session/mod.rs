@@ -28,6 +28,7 @@ mod pipeline;
 mod prepared;
 pub mod query;
 mod replica;
+mod resume;
 pub mod state;
 pub mod status;
 
@@ -114,6 +115,15 @@ const ER_NET_READ_ERROR: u16 = 1158;
 /// ER_NET_PACKET_TOO_LARGE, as the server itself would answer an oversized packet.
 const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 
+/// What an operator reads as the statement: without the event header `mariadb --comments` sends
+/// in front of it (the position is given apart), unless that header is all there is.
+fn statement_without_header(stmt: &[u8]) -> &[u8] {
+    match crate::sql::after_leading_comments(stmt) {
+        [] => stmt,
+        body => body,
+    }
+}
+
 /// COM_PING: answered even by a halted session, so connection pools can tell it is alive.
 const COM_PING: u8 = 0x0e;
 
@@ -150,6 +160,8 @@ pub struct Session {
     replica: Option<u32>,
     /// Where the session is in the consistency checks' schedule.
     checks: checks::CheckProgress,
+    /// Checkpointing and resuming (`--checkpoint`); `None`: off.
+    resume: Option<resume::Resume>,
 }
 
 /// Serves one client from accept to close. Never panics the process: every failure ends in a
@@ -183,6 +195,7 @@ pub async fn serve_client(id: u64, client: Socket, peer: String, ctx: Arc<ProxyC
         Ok(()) => info!(
             session = id,
             statements = session.state.acknowledged,
+            skipped_transactions = session.resume.as_ref().map_or(0, resume::Resume::skipped),
             "session closed"
         ),
         Err(e) => session.fail(e).await,
@@ -349,6 +362,9 @@ impl Session {
         if let Some(refusal) = &plan.refusal {
             return self.refuse_statement(refusal).await;
         }
+        if !self.resume_gate(text, &plan).await? {
+            return Ok(());
+        }
         if !self.run_due_checks(text, &plan).await? {
             return Ok(());
         }
@@ -425,11 +441,18 @@ impl Session {
         if !self.pipeline.is_empty() && !self.drain().await? {
             return Ok(());
         }
+        if forwarded && !self.checkpoint_before_commit(&packet[1..], &plan).await? {
+            return Ok(());
+        }
         let acknowledged = self.state.acknowledged;
         let result = self.enforce(&packet, &plan, judgements, cost).await;
         self.follow_transaction();
         if self.state.acknowledged - acknowledged == plan.statements.len() as u64 {
             self.count_commits(&packet[1..], &plan, cost.transactions);
+            if result.is_ok() {
+                self.checkpoint_after_implicit_commit(&packet[1..], &kinds)
+                    .await?;
+            }
         }
         result
     }
@@ -486,7 +509,10 @@ impl Session {
             if outcome.error.is_none() {
                 self.last_acknowledged = Some(format!(
                     "{} ({})",
-                    escape_for_message(&text[stmt.range.clone()], STATEMENT_PREVIEW_CHARS),
+                    escape_for_message(
+                        statement_without_header(&text[stmt.range.clone()]),
+                        STATEMENT_PREVIEW_CHARS
+                    ),
                     StreamPosition::of(&self.state)
                 ));
             } else if let Some(err) = &outcome.error {
@@ -647,10 +673,17 @@ impl Session {
                     last_acknowledged = %last,
                     "lost the target mid-stream; statements after the last acknowledged one may not have been applied"
                 );
+                // Clients keep the first 512 bytes of a message: what to do comes first.
+                let next = if self.resume.is_some() {
+                    "once it is back, rerun the same command to resume (the checkpoint in the \
+                     target says what it committed; that is skipped)"
+                } else {
+                    "check the target's state before resuming the replay"
+                };
                 let message = format!(
-                    "replaygate: lost the connection to the target ({error}); the current statement's outcome \
-                     is unknown. The last statement the target acknowledged in this session: {last}. Check the \
-                     target's state before resuming the replay."
+                    "replaygate: lost the connection to the target ({error}); {next}. The current \
+                     statement's outcome is unknown. The last statement the target acknowledged in \
+                     this session: {last}."
                 );
                 let _ = self.refuse(ER_NET_READ_ERROR, b"08S01", &message).await;
             }

@@ -86,9 +86,14 @@ impl SessionState {
     /// Records the binlog event header that preceded a statement.
     pub fn observe_header(&mut self, header: &EventHeader) {
         if let Some(gtid) = &header.gtid {
+            // `GTID 0-1-5`: all three parts (the stream's `SET @@session.server_id` and
+            // `gtid_domain_id` come only when they change, so they cannot be relied on here).
+            let parts = gtid.parse::<crate::checkpoint::Gtid>().ok();
             self.gtid = Gtid {
+                domain_id: parts.map(|g| g.domain),
+                server_id: parts.map(|g| g.server),
+                seq_no: parts.map(|g| g.seq),
                 literal: Some(gtid.clone()),
-                ..Gtid::default()
             };
         }
         match &mut self.event {
