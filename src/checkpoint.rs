@@ -20,6 +20,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::binlog::MariaGtid as Gtid;
+
 /// Where the checkpoints live: `schema.table` in the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointTable {
@@ -102,7 +104,7 @@ impl CheckpointTable {
     pub fn record_sql(&self, mark: &Mark) -> String {
         let (source, gtid, ordinal, pos) = match mark {
             Mark::Gtid(g) => (
-                format!("domain {}", g.domain),
+                format!("domain {}", g.domain_id),
                 literal(&g.to_string()),
                 "NULL".to_owned(),
                 "NULL".to_owned(),
@@ -124,40 +126,10 @@ impl CheckpointTable {
     }
 }
 
-/// A MariaDB GTID: domain, origin server, sequence number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gtid {
-    pub domain: u64,
-    pub server: u64,
-    pub seq: u64,
-}
-
-impl fmt::Display for Gtid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}", self.domain, self.server, self.seq)
-    }
-}
-
-impl std::str::FromStr for Gtid {
-    type Err = ();
-
-    fn from_str(text: &str) -> Result<Self, ()> {
-        let mut parts = text.trim().splitn(3, '-').map(str::parse::<u64>);
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(domain)), Some(Ok(server)), Some(Ok(seq))) => Ok(Gtid {
-                domain,
-                server,
-                seq,
-            }),
-            _ => Err(()),
-        }
-    }
-}
-
 /// A binlog position of an origin server, in the `file_ordinal`-th file of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    pub server: u64,
+    pub server: u32,
     pub file_ordinal: u64,
     pub end_log_pos: u64,
 }
@@ -188,13 +160,13 @@ impl fmt::Display for Mark {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// Per GTID domain: the last transaction recorded.
-    gtids: BTreeMap<u64, Gtid>,
+    gtids: BTreeMap<u32, Gtid>,
     /// Per origin server: the end of the last transaction recorded.
-    positions: BTreeMap<u64, Position>,
+    positions: BTreeMap<u32, Position>,
     /// The target's `gtid_binlog_state` now, and when the table was created, per
     /// (domain, server): the last sequence number.
-    target: BTreeMap<(u64, u64), u64>,
-    baseline: BTreeMap<(u64, u64), u64>,
+    target: BTreeMap<(u32, u32), u64>,
+    baseline: BTreeMap<(u32, u32), u64>,
 }
 
 impl Checkpoint {
@@ -210,7 +182,7 @@ impl Checkpoint {
             let read = match source.split_once(' ') {
                 Some(("domain", _)) => cell(1)
                     .and_then(|g| g.parse::<Gtid>().ok())
-                    .map(|g| cp.gtids.insert(g.domain, g))
+                    .map(|g| cp.gtids.insert(g.domain_id, g))
                     .is_some(),
                 Some(("server", server)) => match (server.parse(), number(2), number(3)) {
                     (Ok(server), Some(file_ordinal), Some(end_log_pos)) => {
@@ -260,10 +232,17 @@ impl Checkpoint {
     pub fn covers(&self, mark: &Mark) -> bool {
         match mark {
             Mark::Gtid(g) => {
-                let recorded = self.gtids.get(&g.domain).is_some_and(|c| g.seq <= c.seq);
-                let key = (g.domain, g.server);
+                let recorded = self
+                    .gtids
+                    .get(&g.domain_id)
+                    .is_some_and(|c| g.seq_no <= c.seq_no);
+                let key = (g.domain_id, g.server_id);
                 let by_target = self.target.get(&key).is_some_and(|&t| {
-                    g.seq <= t && self.baseline.get(&key).is_none_or(|&b| t > b && g.seq > b)
+                    g.seq_no <= t
+                        && self
+                            .baseline
+                            .get(&key)
+                            .is_none_or(|&b| t > b && g.seq_no > b)
                 });
                 recorded || by_target
             }
@@ -291,10 +270,10 @@ impl Checkpoint {
 }
 
 /// `0-1-5,1-2-9` as (domain, server) → seq.
-fn gtid_state(text: &str) -> BTreeMap<(u64, u64), u64> {
+fn gtid_state(text: &str) -> BTreeMap<(u32, u32), u64> {
     text.split(',')
         .filter_map(|g| g.parse::<Gtid>().ok())
-        .map(|g| ((g.domain, g.server), g.seq))
+        .map(|g| ((g.domain_id, g.server_id), g.seq_no))
         .collect()
 }
 
@@ -318,7 +297,7 @@ mod tests {
         Mark::Gtid(text.parse().unwrap())
     }
 
-    fn position(server: u64, file_ordinal: u64, end_log_pos: u64) -> Mark {
+    fn position(server: u32, file_ordinal: u64, end_log_pos: u64) -> Mark {
         Mark::Position(Position {
             server,
             file_ordinal,

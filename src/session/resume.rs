@@ -374,11 +374,14 @@ fn transaction_mark(
     header: Option<&EventHeader>,
     files: u64,
 ) -> Option<Mark> {
-    if let (Some(server), Some(seq)) = (gtid.server_id, gtid.seq_no) {
+    // The domain is announced only when it changes from 0. Ids beyond 32 bits are no GTID.
+    let domain_id = u32::try_from(gtid.domain_id.unwrap_or(0)).ok();
+    let server_id = gtid.server_id.and_then(|s| u32::try_from(s).ok());
+    if let (Some(domain_id), Some(server_id), Some(seq_no)) = (domain_id, server_id, gtid.seq_no) {
         let g = Gtid {
-            domain: gtid.domain_id.unwrap_or(0),
-            server,
-            seq,
+            domain_id,
+            server_id,
+            seq_no,
         };
         if last != Some(g) {
             return Some(Mark::Gtid(g));
@@ -386,7 +389,7 @@ fn transaction_mark(
     }
     let header = header?;
     Some(Mark::Position(Position {
-        server: u64::from(header.server_id?),
+        server: header.server_id?,
         file_ordinal: files,
         end_log_pos: header.position?,
     }))
@@ -400,7 +403,7 @@ fn record_mark(current: Option<Mark>, header: Option<&EventHeader>, files: u64) 
     }
     let header = header?;
     Some(Mark::Position(Position {
-        server: u64::from(header.server_id?),
+        server: header.server_id?,
         file_ordinal: files,
         end_log_pos: header.end_log_pos?,
     }))

@@ -88,11 +88,11 @@ impl SessionState {
         if let Some(gtid) = &header.gtid {
             // `GTID 0-1-5`: all three parts (the stream's `SET @@session.server_id` and
             // `gtid_domain_id` come only when they change, so they cannot be relied on here).
-            let parts = gtid.parse::<crate::checkpoint::Gtid>().ok();
+            let parts = gtid.parse::<crate::binlog::MariaGtid>().ok();
             self.gtid = Gtid {
-                domain_id: parts.map(|g| g.domain),
-                server_id: parts.map(|g| g.server),
-                seq_no: parts.map(|g| g.seq),
+                domain_id: parts.map(|g| u64::from(g.domain_id)),
+                server_id: parts.map(|g| u64::from(g.server_id)),
+                seq_no: parts.map(|g| g.seq_no),
                 literal: Some(gtid.clone()),
             };
         }
