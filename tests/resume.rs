@@ -6,6 +6,11 @@
 //! (every one moves a balance), DDL between them (which commits by itself, before any
 //! checkpoint can join it), in GTID mode and, with the GTIDs taken out of the text, by binlog
 //! position. The primary's own tables are what an uninterrupted replay leaves behind.
+//!
+//! A statement that commits by itself cannot carry its checkpoint: the replay stopped between
+//! the two (the target killed while it waited to run an ALTER TABLE) is settled on the rerun
+//! from the target's binlog: run when it never ran, skipped when the target's crash recovery
+//! completed it, and held for the operator when nothing can tell.
 
 mod support;
 
@@ -13,7 +18,7 @@ use std::io::Write;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use support::client::mariadb_binlog;
+use support::client::{mariadb_binlog, send_line};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -306,7 +311,172 @@ fn a_finished_replay_rerun_applies_nothing_twice() {
     // The second run skipped every transaction: the checkpoint names the primary's last GTID.
     let last = primary.sql("SELECT @@gtid_binlog_pos");
     let recorded = target.sql(&format!(
-        "SELECT source, gtid FROM {CHECKPOINT} WHERE source <> 'baseline'"
+        "SELECT source, gtid FROM {CHECKPOINT} WHERE source LIKE 'domain %'"
     ));
     assert_eq!(recorded.trim(), format!("domain 0\t{}", last.trim()));
+    // The last statement that committed by itself was recorded as pending before it was sent,
+    // and that record was not binlogged (it would have taken one of the stream's GTIDs).
+    let pending = target.sql(&format!(
+        "SELECT statement FROM {CHECKPOINT} WHERE source = 'pending'"
+    ));
+    assert_eq!(pending.trim(), "CREATE TABLE app.t250 (id INT PRIMARY KEY)");
+    let binlog = String::from_utf8_lossy(&mariadb_binlog(
+        &["--skip-gtid-strict-mode"],
+        &target.binlog_files(),
+    ))
+    .into_owned();
+    assert!(binlog.contains("CREATE TABLE app.t250 (id INT PRIMARY KEY)"));
+    assert!(
+        !binlog.contains("'pending'"),
+        "the pending row was binlogged"
+    );
+}
+
+/// The stream up to the transaction whose text holds `needle` (cut at its GTID event's `# at`
+/// line), and that transaction's GTID.
+fn cut_before(stream: &[u8], needle: &str) -> (Vec<u8>, String) {
+    let text = std::str::from_utf8(stream).unwrap();
+    let at = text.find(needle).expect("the statement is in the stream");
+    let gtid_line = text[..at].rfind("\tGTID ").unwrap();
+    let cut = text[..gtid_line].rfind("# at ").unwrap();
+    let gtid = text[gtid_line + 6..].split_whitespace().next().unwrap();
+    (text.as_bytes()[..cut].to_vec(), gtid.to_owned())
+}
+
+const ALTER: &str = "ALTER TABLE app.moves ADD COLUMN note50 INT NOT NULL DEFAULT 50";
+
+/// A replay through `--checkpoint` that stopped while the target waited to run the stream's
+/// first ALTER TABLE (another session held the table), the target killed there and restarted:
+/// the checkpoint stops right before the ALTER, which replaygate recorded as pending.
+struct StoppedAtTheAlter {
+    primary: MariaDb,
+    stream: Vec<u8>,
+    target: MariaDb,
+    proxy: Replaygate,
+}
+
+fn stopped_at_the_alter() -> StoppedAtTheAlter {
+    let (primary, stream) = primary_stream(120);
+    let mut target = MariaDb::start_with(ServerOptions {
+        server_id: 2,
+        ..Default::default()
+    });
+    let proxy = Replaygate::start(
+        target.socket_path().to_str().unwrap(),
+        &["--checkpoint", CHECKPOINT],
+    );
+    let (before_alter, _) = cut_before(&stream, ALTER);
+    let (ok, stderr) = finish(start_replay(&target, &proxy, &before_alter));
+    assert!(ok, "{stderr}");
+    let mut holder = target.client().spawn();
+    send_line(&mut holder, "BEGIN; SELECT COUNT(*) FROM app.moves;");
+    let replay = start_replay(&target, &proxy, &stream);
+    let waiting = Instant::now();
+    while target
+        .sql(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE STATE = 'Waiting for table metadata lock' AND INFO LIKE 'ALTER TABLE%'",
+        )
+        .trim()
+        != "1"
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the ALTER never waited for the table:\n{}",
+            proxy.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    target.kill();
+    let (ok, _) = finish(replay);
+    assert!(!ok, "the replay whose target died exits non-zero");
+    drop(holder);
+    target.restart();
+    let pending = target.sql(&format!(
+        "SELECT statement FROM {CHECKPOINT} WHERE source = 'pending'"
+    ));
+    assert_eq!(
+        pending.trim(),
+        ALTER,
+        "replaygate recorded the ALTER before sending it"
+    );
+    StoppedAtTheAlter {
+        primary,
+        stream,
+        target,
+        proxy,
+    }
+}
+
+fn moves_columns(target: &MariaDb) -> String {
+    target.sql(
+        "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'moves'",
+    )
+}
+
+#[test]
+fn a_statement_the_target_never_ran_runs_on_the_rerun() {
+    let s = stopped_at_the_alter();
+    assert!(!moves_columns(&s.target).contains("note50"));
+    let (ok, stderr) = finish(start_replay(&s.target, &s.proxy, &s.stream));
+    assert!(ok, "{stderr}\n{}", s.proxy.log());
+    assert!(
+        s.proxy
+            .log()
+            .contains("so it was not applied: it runs again"),
+        "{}",
+        s.proxy.log()
+    );
+    assert_eq!(app_data(&s.target), app_data(&s.primary));
+}
+
+#[test]
+fn a_ddl_the_targets_crash_recovery_completed_is_not_run_again() {
+    let s = stopped_at_the_alter();
+    // What MariaDB's DDL recovery does with an ALTER it finishes at startup: it applies it and
+    // binlogs it itself, under the target's own server id, not the stream's GTID.
+    s.target.sql(ALTER);
+    let (ok, stderr) = finish(start_replay(&s.target, &s.proxy, &s.stream));
+    assert!(ok, "the ALTER ran twice? {stderr}\n{}", s.proxy.log());
+    assert!(
+        s.proxy
+            .log()
+            .contains("the target's binlog holds it as GTID 0-2-"),
+        "{}",
+        s.proxy.log()
+    );
+    assert_eq!(app_data(&s.target), app_data(&s.primary));
+    // The checkpoint now holds it: a further rerun applies nothing.
+    let (ok, stderr) = finish(start_replay(&s.target, &s.proxy, &s.stream));
+    assert!(ok, "{stderr}");
+    assert_eq!(app_data(&s.target), app_data(&s.primary));
+}
+
+#[test]
+fn a_pending_statement_nothing_can_settle_halts_until_the_operator_does() {
+    let s = stopped_at_the_alter();
+    // Something else wrote to the target: its binlog moved, without the ALTER.
+    s.target.sql("CREATE DATABASE unrelated");
+    let (ok, stderr) = finish(start_replay(&s.target, &s.proxy, &s.stream));
+    assert!(!ok, "the rerun halts before the ALTER");
+    assert!(
+        stderr.contains("cannot tell whether the target applied this statement"),
+        "{stderr}"
+    );
+    let run_it = "DELETE FROM `replaygate`.`checkpoint` WHERE source = 'pending'";
+    assert!(stderr.contains(run_it), "{stderr}");
+    assert!(
+        stderr.contains("UPDATE `replaygate`.`checkpoint` SET verdict = 'applied'"),
+        "{stderr}"
+    );
+    assert!(
+        !moves_columns(&s.target).contains("note50"),
+        "nothing forwarded"
+    );
+    // The operator looks, sees the column missing, and has it run.
+    s.target.sql(run_it);
+    let (ok, stderr) = finish(start_replay(&s.target, &s.proxy, &s.stream));
+    assert!(ok, "{stderr}\n{}", s.proxy.log());
+    assert_eq!(app_data(&s.target), app_data(&s.primary));
 }

@@ -40,8 +40,6 @@ pub struct CheckProgress {
     last_commit: Option<String>,
     /// Where the checks last passed.
     last_pass: Option<String>,
-    /// Binlog files the stream has started (format description headers seen).
-    files: u64,
 }
 
 impl CheckProgress {
@@ -70,20 +68,12 @@ impl Session {
         let Some(checker) = self.ctx.checks.clone() else {
             return Ok(true);
         };
-        let starts_file = plan.statements.iter().any(|s| {
-            s.header
-                .as_ref()
-                .and_then(|h| h.event_type.as_deref())
-                .is_some_and(|t| t == "Start")
-        });
-        if starts_file {
-            self.checks.files += 1;
-            if self.checks.files > 1
-                && checker.settings().at_file_boundary
-                && self.checks.last_commit.is_some()
-            {
-                self.checks.due = Some(AT_FILE_END);
-            }
+        if plan.starts_binlog_file()
+            && self.state.stream_files > 1
+            && checker.settings().at_file_boundary
+            && self.checks.last_commit.is_some()
+        {
+            self.checks.due = Some(AT_FILE_END);
         }
         let Some(why) = self.checks.due else {
             return Ok(true);

@@ -362,6 +362,9 @@ impl Session {
         if let Some(refusal) = &plan.refusal {
             return self.refuse_statement(refusal).await;
         }
+        if plan.starts_binlog_file() {
+            self.state.stream_files += 1;
+        }
         if !self.resume_gate(text, &plan).await? {
             return Ok(());
         }
@@ -441,7 +444,7 @@ impl Session {
         if !self.pipeline.is_empty() && !self.drain().await? {
             return Ok(());
         }
-        if forwarded && !self.checkpoint_before_commit(&packet[1..], &plan).await? {
+        if forwarded && !self.checkpoint_before_forward(&packet[1..], &plan).await? {
             return Ok(());
         }
         let acknowledged = self.state.acknowledged;

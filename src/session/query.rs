@@ -44,6 +44,19 @@ pub struct QueryPlan {
     pub refusal: Option<Refusal>,
 }
 
+impl QueryPlan {
+    /// Whether the query starts a binlog file of the stream: a format description event's
+    /// header (`Start: binlog v 4`).
+    pub fn starts_binlog_file(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.header
+                .as_ref()
+                .and_then(|h| h.event_type.as_deref())
+                .is_some_and(|t| t == "Start")
+        })
+    }
+}
+
 /// Settings that shape inspection.
 #[derive(Debug, Clone, Copy)]
 pub struct InspectOptions<'a> {

@@ -52,6 +52,9 @@ pub struct SessionState {
     pub event: Option<EventHeader>,
     /// Statements the target has acknowledged in this session.
     pub acknowledged: u64,
+    /// Binlog files the stream has started (their format description events): the ordinal of
+    /// the file a position is in, since the first file's name is not in the text.
+    pub stream_files: u64,
 }
 
 impl SessionState {
@@ -72,6 +75,7 @@ impl SessionState {
             timestamp: None,
             event: None,
             acknowledged: 0,
+            stream_files: 0,
         }
     }
 

@@ -14,11 +14,15 @@
 //!    transaction, so it commits with the data or not at all; after a statement that committed by
 //!    itself (DDL), right after it, unless the target binlogs it under the stream's GTID: then
 //!    the target's own GTID state holds it (a write of ours would take the next GTID of the
-//!    stream's domain and collide with the stream's next transaction).
+//!    stream's domain and collide with the stream's next transaction). Before such a statement
+//!    is forwarded it is recorded as pending ([`pending`]): a rerun that finds the checkpoint
+//!    stopped right before it asks the target's binlog whether it was applied.
 //!
 //! A transaction that has neither a GTID nor a binlog position (a stream replayed without
 //! `mariadb --comments` that carries no GTIDs) cannot be checkpointed: the session halts before
 //! it rather than replay what a rerun could not resume.
+
+mod pending;
 
 use tracing::{info, warn};
 
@@ -50,8 +54,6 @@ pub struct Resume {
     /// The GTID of the last transaction, so a GTID the stream did not announce again (a
     /// transaction without one) is not taken for that transaction's.
     last_gtid: Option<Gtid>,
-    /// Binlog files the stream has started (their format description events).
-    files: u64,
 }
 
 impl Resume {
@@ -65,7 +67,6 @@ impl Resume {
             resumed: false,
             current: None,
             last_gtid: None,
-            files: 0,
         }
     }
 
@@ -86,6 +87,12 @@ fn starts_transaction(kind: StatementKind) -> bool {
     )
 }
 
+/// Whether a statement of `kind` commits by itself: it starts a transaction of the stream but
+/// is no BEGIN.
+fn commits_by_itself(kind: StatementKind, in_transaction: bool) -> bool {
+    !in_transaction && starts_transaction(kind) && kind != StatementKind::Begin
+}
+
 impl Session {
     /// Stages 1 and 2 for one COM_QUERY. `Ok(false)`: answered here (skipped, or the session
     /// halted); forward nothing.
@@ -97,13 +104,6 @@ impl Session {
         let Some(resume) = self.resume.as_mut() else {
             return Ok(true);
         };
-        if plan
-            .statements
-            .iter()
-            .any(|s| header_type(s.header.as_ref()) == Some("Start"))
-        {
-            resume.files += 1;
-        }
         if resume.checkpoint.is_none() && !self.load_checkpoint(text).await? {
             return Ok(false);
         }
@@ -138,7 +138,12 @@ impl Session {
             return Ok(true);
         }
         let header = statement.header.as_ref().or(self.state.event.as_ref());
-        let mark = transaction_mark(&self.state.gtid, resume.last_gtid, header, resume.files);
+        let mark = transaction_mark(
+            &self.state.gtid,
+            resume.last_gtid,
+            header,
+            self.state.stream_files,
+        );
         resume.current = mark;
         let covered = match (mark, &resume.checkpoint) {
             (Some(m), Some(cp)) => cp.covers(&m),
@@ -153,6 +158,27 @@ impl Session {
             metrics::counter!("replaygate_checkpoint_skipped_transactions_total").increment(1);
             return self.answer_ok().await.map(|()| false);
         }
+        let pending = mark.and_then(|m| resume.checkpoint.as_mut()?.take_pending(&m));
+        if let Some(pending) = pending {
+            let applied_mark = record_mark(mark, header, self.state.stream_files);
+            match self.settle_pending(pending, stmt, applied_mark).await? {
+                None => return Ok(false),
+                Some(true) => {
+                    if let Some(resume) = self.resume.as_mut() {
+                        resume.skipped += 1;
+                        if let Some(Mark::Gtid(g)) = mark {
+                            resume.last_gtid = Some(g);
+                        }
+                        resume.current = None;
+                    }
+                    return self.answer_ok().await.map(|()| false);
+                }
+                Some(false) => {}
+            }
+        }
+        let Some(resume) = self.resume.as_mut() else {
+            return Ok(true);
+        };
         if !resume.resumed {
             resume.resumed = true;
             let at = mark.map_or_else(|| "an unknown position".to_owned(), |m| m.to_string());
@@ -239,10 +265,11 @@ impl Session {
         Ok(true)
     }
 
-    /// Stage 3, before a COMMIT is forwarded: writes the transaction's checkpoint inside it.
-    /// `Ok(false)`: it could not be written; the session halted before the COMMIT (the target
-    /// rolls the transaction back when the client leaves).
-    pub(super) async fn checkpoint_before_commit(
+    /// Stage 3, before a statement is forwarded: a COMMIT gets the transaction's checkpoint
+    /// inside the transaction; a statement that commits by itself is recorded as pending.
+    /// `Ok(false)`: they could not be written; the session halted before the statement (the
+    /// target rolls an open transaction back when the client leaves).
+    pub(super) async fn checkpoint_before_forward(
         &mut self,
         text: &[u8],
         plan: &QueryPlan,
@@ -253,15 +280,24 @@ impl Session {
         let [statement] = plan.statements.as_slice() else {
             return Ok(true);
         };
-        if !self.state.in_transaction {
-            return Ok(true);
-        }
         let stmt = text.get(statement.range.clone()).unwrap_or_default();
-        if classify(stmt, &self.lex).kind != StatementKind::Commit {
+        let kind = classify(stmt, &self.lex).kind;
+        if !self.state.in_transaction {
+            return match resume.current {
+                Some(mark)
+                    if commits_by_itself(kind, self.state.in_transaction)
+                        && !is_only_comments(stmt, &self.lex) =>
+                {
+                    self.record_pending(stmt, mark).await
+                }
+                _ => Ok(true),
+            };
+        }
+        if kind != StatementKind::Commit {
             return Ok(true);
         }
         let header = statement.header.as_ref().or(self.state.event.as_ref());
-        let Some(mark) = record_mark(resume.current, header, resume.files) else {
+        let Some(mark) = record_mark(resume.current, header, self.state.stream_files) else {
             return self.refuse_unmarked(text).await;
         };
         if !self.pipeline.is_empty() && !self.drain().await? {
@@ -280,15 +316,15 @@ impl Session {
             return Ok(());
         };
         let [kind] = kinds else { return Ok(()) };
-        if self.state.in_transaction
-            || !starts_transaction(*kind)
-            || *kind == StatementKind::Begin
-            || is_only_comments(text, &self.lex)
+        if !commits_by_itself(*kind, self.state.in_transaction) || is_only_comments(text, &self.lex)
         {
             return Ok(());
         }
-        let Some(mark) = record_mark(resume.current, self.state.event.as_ref(), resume.files)
-        else {
+        let Some(mark) = record_mark(
+            resume.current,
+            self.state.event.as_ref(),
+            self.state.stream_files,
+        ) else {
             warn!(
                 session = self.id,
                 "checkpoint: a statement that commits by itself has neither a GTID nor a binlog \
@@ -360,10 +396,6 @@ impl Session {
             .await
             .map(|()| false)
     }
-}
-
-fn header_type(header: Option<&EventHeader>) -> Option<&str> {
-    header.and_then(|h| h.event_type.as_deref())
 }
 
 /// Where a transaction starts: its GTID when the stream announced a new one, else the origin

@@ -14,13 +14,20 @@
 //! which covers a crash between a DDL statement (it commits by itself, before any checkpoint
 //! can join it) and its checkpoint.
 //!
+//! A statement that commits by itself is recorded as [`Pending`] before it is sent, so a rerun
+//! can tell whether the target applied it when the replay stopped before its checkpoint
+//! ([`pending`] says how).
+//!
 //! This module is pure: the SQL it renders and the rows it reads. The session runs it
-//! (`session/resume.rs`).
+//! (`session/resume.rs`, `session/pending.rs`).
+
+mod pending;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 pub use crate::binlog::MariaGtid as Gtid;
+pub use pending::{BinlogEvent, GtidState, Pending, Verdict, find_statement};
 
 /// Where the checkpoints live: `schema.table` in the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +81,17 @@ impl CheckpointTable {
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (\
                  source VARCHAR(32) NOT NULL PRIMARY KEY \
-                 COMMENT 'domain N (GTIDs), server N (positions) or baseline', \
-                 gtid VARCHAR(4096) NULL, \
+                 COMMENT 'domain N (GTIDs), server N (positions), baseline or pending', \
+                 gtid TEXT NULL, \
                  file_ordinal INT UNSIGNED NULL \
                  COMMENT 'the binlog file of the stream, counted from 1', \
                  end_log_pos BIGINT UNSIGNED NULL, \
+                 origin_server_id INT UNSIGNED NULL COMMENT 'pending: the position''s server', \
+                 target_gtid_state TEXT NULL \
+                 COMMENT 'pending: the target''s gtid_binlog_state before it was sent', \
+                 statement TEXT NULL COMMENT 'pending: the statement sent last', \
+                 verdict VARCHAR(16) NULL \
+                 COMMENT 'pending: set to applied to have a rerun skip it', \
                  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) \
                  ON UPDATE CURRENT_TIMESTAMP(6)\
                  ) ENGINE=InnoDB COMMENT='replaygate --checkpoint: where the replay is'",
@@ -94,9 +107,67 @@ impl CheckpointTable {
     /// Reads the checkpoint rows and the target's GTID state.
     pub fn load_sql(&self) -> String {
         format!(
-            "SELECT source, gtid, file_ordinal, end_log_pos FROM {} \
-             UNION ALL SELECT 'target', @@GLOBAL.gtid_binlog_state, NULL, NULL",
+            "SELECT source, gtid, file_ordinal, end_log_pos, origin_server_id, \
+             target_gtid_state, statement, verdict FROM {} \
+             UNION ALL SELECT 'target', @@GLOBAL.gtid_binlog_state, NULL, NULL, NULL, NULL, \
+             NULL, NULL",
             self.name()
+        )
+    }
+
+    /// Records the statement about to be sent as pending, without binlogging the write (it
+    /// takes no GTID, so it cannot collide with the stream's), with the target's binlog state
+    /// when `binlogged` (the target will binlog the statement).
+    pub fn pending_sql(&self, mark: &Mark, statement: &str, binlogged: bool) -> String {
+        let (gtid, ordinal, pos, server) = match mark {
+            Mark::Gtid(g) => (literal(&g.to_string()), None, None, None),
+            Mark::Position(p) => (
+                "NULL".to_owned(),
+                Some(p.file_ordinal),
+                Some(p.end_log_pos),
+                Some(p.server),
+            ),
+        };
+        let number = |n: Option<u64>| n.map_or_else(|| "NULL".to_owned(), |n| n.to_string());
+        let state = if binlogged {
+            "@@GLOBAL.gtid_binlog_state"
+        } else {
+            "NULL"
+        };
+        format!(
+            "SET STATEMENT sql_log_bin = 0 FOR \
+             INSERT INTO {} (source, gtid, file_ordinal, end_log_pos, origin_server_id, \
+             target_gtid_state, statement, verdict) \
+             VALUES ('pending', {gtid}, {}, {}, {}, {state}, {}, NULL) \
+             ON DUPLICATE KEY UPDATE gtid = VALUES(gtid), file_ordinal = VALUES(file_ordinal), \
+             end_log_pos = VALUES(end_log_pos), origin_server_id = VALUES(origin_server_id), \
+             target_gtid_state = VALUES(target_gtid_state), statement = VALUES(statement), \
+             verdict = NULL",
+            self.name(),
+            number(ordinal),
+            number(pos),
+            number(server.map(u64::from)),
+            literal(statement),
+        )
+    }
+
+    /// What the operator runs to have a rerun skip the pending statement, or run it.
+    pub fn pending_resolutions(&self) -> (String, String) {
+        (
+            format!(
+                "UPDATE {} SET verdict = 'applied' WHERE source = 'pending'",
+                self.name()
+            ),
+            format!("DELETE FROM {} WHERE source = 'pending'", self.name()),
+        )
+    }
+
+    /// Records `mark` as applied, without binlogging the write: for a statement that committed
+    /// by itself, found applied on a rerun (a binlogged write would take the stream's GTID).
+    pub fn record_unbinlogged_sql(&self, mark: &Mark) -> String {
+        format!(
+            "SET STATEMENT sql_log_bin = 0 FOR {}",
+            self.record_sql(mark)
         )
     }
 
@@ -163,15 +234,16 @@ pub struct Checkpoint {
     gtids: BTreeMap<u32, Gtid>,
     /// Per origin server: the end of the last transaction recorded.
     positions: BTreeMap<u32, Position>,
-    /// The target's `gtid_binlog_state` now, and when the table was created, per
-    /// (domain, server): the last sequence number.
-    target: BTreeMap<(u32, u32), u64>,
-    baseline: BTreeMap<(u32, u32), u64>,
+    /// The target's `gtid_binlog_state` now, and when the table was created.
+    target: GtidState,
+    baseline: GtidState,
+    /// The statement that commits by itself sent last, if the table holds one.
+    pending: Option<Pending>,
 }
 
 impl Checkpoint {
     /// From the rows of [`CheckpointTable::load_sql`]: `source, gtid, file_ordinal,
-    /// end_log_pos`. Rows it cannot read are left out (and named in the error list).
+    /// end_log_pos, …`. Rows it cannot read are left out (and named in the error list).
     pub fn from_rows(rows: &[Vec<Option<String>>]) -> (Self, Vec<String>) {
         let mut cp = Checkpoint::default();
         let mut unreadable = Vec::new();
@@ -199,12 +271,16 @@ impl Checkpoint {
                     _ => false,
                 },
                 _ if source == "baseline" => {
-                    cp.baseline = gtid_state(cell(1).as_deref().unwrap_or(""));
+                    cp.baseline = GtidState::parse(cell(1).as_deref().unwrap_or(""));
                     true
                 }
                 _ if source == "target" => {
-                    cp.target = gtid_state(cell(1).as_deref().unwrap_or(""));
+                    cp.target = GtidState::parse(cell(1).as_deref().unwrap_or(""));
                     true
+                }
+                _ if source == "pending" => {
+                    cp.pending = Pending::from_row(row);
+                    cp.pending.is_some()
                 }
                 _ => false,
             };
@@ -223,7 +299,7 @@ impl Checkpoint {
     fn target_moved(&self) -> bool {
         self.target
             .iter()
-            .any(|(k, seq)| self.baseline.get(k).is_none_or(|b| seq > b))
+            .any(|(k, &seq)| self.baseline.get(k).is_none_or(|b| seq > b))
     }
 
     /// Whether the transaction that starts at `mark` was applied: at or before the checkpoint
@@ -237,12 +313,12 @@ impl Checkpoint {
                     .get(&g.domain_id)
                     .is_some_and(|c| g.seq_no <= c.seq_no);
                 let key = (g.domain_id, g.server_id);
-                let by_target = self.target.get(&key).is_some_and(|&t| {
+                let by_target = self.target.get(&key).is_some_and(|t| {
                     g.seq_no <= t
                         && self
                             .baseline
                             .get(&key)
-                            .is_none_or(|&b| t > b && g.seq_no > b)
+                            .is_none_or(|b| t > b && g.seq_no > b)
                 });
                 recorded || by_target
             }
@@ -250,6 +326,17 @@ impl Checkpoint {
                 .positions
                 .get(&p.server)
                 .is_some_and(|c| (p.file_ordinal, p.end_log_pos) < (c.file_ordinal, c.end_log_pos)),
+        }
+    }
+
+    /// The pending statement, when the transaction that starts at `mark` is it and the
+    /// checkpoint does not cover it: the replay stopped between sending it and its checkpoint.
+    /// Taken once.
+    pub fn take_pending(&mut self, mark: &Mark) -> Option<Pending> {
+        if self.pending.as_ref().is_some_and(|p| p.mark == *mark) && !self.covers(mark) {
+            self.pending.take()
+        } else {
+            None
         }
     }
 
@@ -267,14 +354,6 @@ impl Checkpoint {
             parts.join(", ")
         }
     }
-}
-
-/// `0-1-5,1-2-9` as (domain, server) → seq.
-fn gtid_state(text: &str) -> BTreeMap<(u32, u32), u64> {
-    text.split(',')
-        .filter_map(|g| g.parse::<Gtid>().ok())
-        .map(|g| ((g.domain_id, g.server_id), g.seq_no))
-        .collect()
 }
 
 fn quote(name: &str) -> String {
@@ -376,6 +455,64 @@ mod tests {
         );
         assert!(!cp.covers(&position(1, 3, 4)));
         assert!(!cp.covers(&position(7, 1, 4)), "another origin server");
+    }
+
+    #[test]
+    fn the_pending_statement_is_taken_only_where_the_checkpoint_stops_before_it() {
+        let pending = |gtid: &str| {
+            row(&[
+                Some("pending"),
+                Some(gtid),
+                None,
+                None,
+                None,
+                Some("0-1-10"),
+                Some("ALTER TABLE t ADD c INT"),
+                None,
+            ])
+        };
+        let rows = |gtid: &str| {
+            vec![
+                row(&[Some("domain 0"), Some("0-1-10"), None, None]),
+                row(&[Some("baseline"), Some(""), None, None]),
+                row(&[Some("target"), Some("0-1-10"), None, None]),
+                pending(gtid),
+            ]
+        };
+        let (mut cp, bad) = Checkpoint::from_rows(&rows("0-1-11"));
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(cp.take_pending(&gtid("0-1-12")), None, "another statement");
+        let taken = cp
+            .take_pending(&gtid("0-1-11"))
+            .expect("the pending statement");
+        assert_eq!(taken.statement, "ALTER TABLE t ADD c INT");
+        assert_eq!(cp.take_pending(&gtid("0-1-11")), None, "taken once");
+        // A pending statement the checkpoint covers was applied: nothing to settle.
+        let (mut cp, _) = Checkpoint::from_rows(&rows("0-1-9"));
+        assert_eq!(cp.take_pending(&gtid("0-1-9")), None);
+    }
+
+    #[test]
+    fn pending_records_take_no_gtid() {
+        let t: CheckpointTable = "r.c".parse().unwrap();
+        let sql = t.pending_sql(&gtid("0-1-7"), "DROP TABLE 'x'", true);
+        assert!(
+            sql.starts_with("SET STATEMENT sql_log_bin = 0 FOR INSERT INTO `r`.`c`"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("('pending', '0-1-7', NULL, NULL, NULL, @@GLOBAL.gtid_binlog_state, 'DROP TABLE ''x''', NULL)"),
+            "{sql}"
+        );
+        let sql = t.pending_sql(&position(3, 2, 1234), "DROP TABLE x", false);
+        assert!(
+            sql.contains("('pending', NULL, 2, 1234, 3, NULL, 'DROP TABLE x', NULL)"),
+            "{sql}"
+        );
+        assert!(
+            t.record_unbinlogged_sql(&gtid("0-1-7"))
+                .starts_with("SET STATEMENT sql_log_bin = 0 FOR INSERT")
+        );
     }
 
     #[test]
