@@ -29,6 +29,8 @@ pub enum ConfigError {
     Adaptive(#[from] crate::adaptive::AdaptiveConfigError),
     #[error(transparent)]
     Checks(#[from] crate::checks::ChecksConfigError),
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     #[error("invalid setting {key} = {value:?}: {reason}")]
     Invalid {
         key: &'static str,
@@ -60,6 +62,9 @@ pub struct ConfigFile {
     /// `[checks]`: the operator's consistency checks.
     #[serde(default)]
     pub checks: crate::checks::ChecksSection,
+    /// `[tls]`: TLS on the client and target legs.
+    #[serde(default)]
+    pub tls: crate::tls::TlsSection,
     /// `[[rule]]` entries; absent: the shipped default policy.
     pub rule: Option<Vec<RuleConfig>>,
 }
@@ -242,6 +247,8 @@ pub struct Settings {
     pub checks: Option<crate::checks::CheckSettings>,
     /// Where a replay records its position in the target, to resume; `None`: it does not.
     pub checkpoint: Option<crate::checkpoint::CheckpointTable>,
+    /// TLS on either leg.
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// Values given on the command line; each one overrides the config file.
@@ -265,6 +272,7 @@ pub struct Overrides {
     pub admin: Option<String>,
     pub checks: crate::checks::CheckOverrides,
     pub checkpoint: Option<String>,
+    pub tls: crate::tls::TlsOverrides,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
@@ -322,6 +330,7 @@ impl ConfigFile {
             .or(self.proxy.target)
             .unwrap_or_else(|| DEFAULT_TARGET.to_owned());
         let target = parse_target(&target_text)?;
+        let tls = self.tls.resolve(cli.tls, &target)?;
         let max_connections = cli
             .max_connections
             .or(self.proxy.max_connections)
@@ -416,6 +425,7 @@ impl ConfigFile {
             });
         }
         Ok(Settings {
+            tls,
             checks,
             checkpoint,
             hold_bytes,

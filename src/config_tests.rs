@@ -194,3 +194,20 @@ fn targets_are_host_port_or_socket_paths_and_a_bad_one_says_how_to_write_it() {
         );
     }
 }
+
+#[test]
+fn the_tls_section_is_read_and_an_unverifiable_target_leg_is_refused() {
+    let file = ConfigFile::parse("[tls]\ntarget = \"required\"\n").unwrap();
+    let err = file.resolve(Overrides::default()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("tls: ") && err.contains("--target-ca"),
+        "{err}"
+    );
+    let file = ConfigFile::parse("[tls]\ntarget = \"sometimes\"\n");
+    assert!(file.is_err(), "only disabled, preferred and required");
+    let settings = ConfigFile::parse("[tls]\ntarget = \"disabled\"\n")
+        .unwrap()
+        .resolve(Overrides::default())
+        .unwrap();
+    assert!(settings.tls.client.is_none() && settings.tls.target.is_none());
+}

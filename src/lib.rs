@@ -36,3 +36,4 @@ pub mod session;
 pub mod source;
 pub mod sql;
 pub mod throttle;
+pub mod tls;

@@ -7,20 +7,10 @@
 
 mod support;
 
+use support::charset_incident::{NAMES, fingerprint, incident_stream};
 use support::client::{MariadbClient, mariadb_binlog};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
-
-/// Names that break in different ways under latin1: umlaut, caron, CJK, Cyrillic, an emoji
-/// (4-byte UTF-8), and a combining mark (e + U+0301).
-const NAMES: [&str; 6] = [
-    "Müller",
-    "Žižek",
-    "山田",
-    "Ольга",
-    "Party 🎉",
-    "Cafe\u{301}",
-];
 
 fn statement_server() -> MariaDb {
     MariaDb::start_with(ServerOptions {
@@ -31,45 +21,6 @@ fn statement_server() -> MariaDb {
 
 fn through(proxy: &Replaygate, db: &MariaDb) -> MariadbClient {
     db.client().host_port("127.0.0.1", proxy.port())
-}
-
-/// HEX of every customer name and order reference, in key order.
-fn fingerprint(db: &MariaDb) -> String {
-    db.sql(
-        "SELECT GROUP_CONCAT(HEX(name) ORDER BY HEX(name)) FROM shop.customers \
-         UNION ALL SELECT GROUP_CONCAT(HEX(customer) ORDER BY id) FROM shop.orders",
-    )
-}
-
-/// Builds the incident's source server and returns the decoded binlog with its charset lines
-/// removed.
-fn incident_stream(source: &MariaDb) -> Vec<u8> {
-    let mut workload = String::from(
-        "CREATE DATABASE shop;\nUSE shop;\n\
-         CREATE TABLE customers (name VARCHAR(100) PRIMARY KEY) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n\
-         CREATE TABLE orders (id INT PRIMARY KEY, customer VARCHAR(100) NOT NULL, \
-         FOREIGN KEY (customer) REFERENCES customers(name)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n",
-    );
-    for (i, name) in NAMES.iter().enumerate() {
-        workload.push_str(&format!("INSERT INTO customers VALUES ('{name}');\n"));
-        workload.push_str(&format!("INSERT INTO orders VALUES ({i}, '{name}');\n"));
-    }
-    source
-        .client()
-        .arg("--default-character-set=utf8mb4")
-        .run_with_stdin(workload.as_bytes())
-        .assert_success();
-    let decoded = mariadb_binlog(&[], &source.binlog_files());
-    let text = String::from_utf8(decoded).expect("the workload is utf8");
-    assert!(
-        text.contains("character_set_client"),
-        "mariadb-binlog wrote charset lines"
-    );
-    text.lines()
-        .filter(|l| !l.contains("character_set_client") && !l.starts_with("/*!\\C"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .into_bytes()
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn malformed_client_packets_close_that_session_only() {
 }
 
 #[test]
-fn tls_requests_are_refused_with_a_clear_error() {
+fn tls_requests_without_a_certificate_are_refused_with_a_clear_error() {
     let target = MariaDb::start();
     let proxy = Replaygate::start(&target.tcp_addr(), &[]);
     let mut raw = TcpStream::connect(proxy.addr()).unwrap();
@@ -92,7 +92,11 @@ fn tls_requests_are_refused_with_a_clear_error() {
     write_packet(&mut raw, 1, &ssl_request);
     let (_, err) = read_packet(&mut raw).expect("an ERR");
     assert_eq!(err[0], 0xff);
-    assert!(String::from_utf8_lossy(&err).contains("replaygate: TLS is not supported"));
+    assert!(
+        String::from_utf8_lossy(&err).contains(
+            "replaygate: TLS is not offered to clients (start replaygate with --tls-cert"
+        )
+    );
 
     // The real client with --ssl falls back or fails clearly; without it, it just works.
     assert_serves(&proxy, &target);

@@ -232,6 +232,26 @@ pub struct ServeArgs {
     /// skips what the target already holds and resumes right after it.
     #[arg(long, value_name = "SCHEMA.TABLE")]
     pub checkpoint: Option<String>,
+    /// Offer clients TLS with this PEM certificate chain (with --tls-key) [default: no TLS;
+    /// clients asking for it are refused].
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not switch to TLS, as a server with require_secure_transport does.
+    #[arg(long)]
+    pub tls_required: bool,
+    /// TLS on replaygate's connection to the target: disabled, preferred (when the target offers
+    /// it) or required [default: disabled].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub target_tls: Option<replaygate::tls::TargetTlsMode>,
+    /// PEM CA certificates the target's certificate must chain to (needed by --target-tls).
+    #[arg(long, value_name = "FILE")]
+    pub target_ca: Option<PathBuf>,
+    /// The name the target's certificate must carry [default: the host of --target].
+    #[arg(long, value_name = "NAME")]
+    pub target_tls_name: Option<String>,
 }
 
 impl ServeArgs {
@@ -259,6 +279,14 @@ impl ServeArgs {
                 at_file_boundary: self.check_at_file_boundary,
             },
             checkpoint: self.checkpoint.clone(),
+            tls: replaygate::tls::TlsOverrides {
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+                required: self.tls_required,
+                target: self.target_tls,
+                target_ca: self.target_ca.clone(),
+                target_name: self.target_tls_name.clone(),
+            },
         }
     }
 }

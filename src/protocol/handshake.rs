@@ -41,8 +41,9 @@ pub struct ServerGreeting {
     pub default_collation: u8,
 }
 
-/// Parses the server greeting and clears unsupported capabilities in place.
-pub fn patch_greeting(packet: &mut [u8]) -> Result<ServerGreeting, ProtocolError> {
+/// Parses the server greeting and clears unsupported capabilities in place; `offer_tls` sets
+/// CLIENT_SSL (replaygate terminates the client's TLS itself, whatever the target offers).
+pub fn patch_greeting(packet: &mut [u8], offer_tls: bool) -> Result<ServerGreeting, ProtocolError> {
     let malformed = ProtocolError::Malformed {
         what: "server greeting",
     };
@@ -84,10 +85,9 @@ pub fn patch_greeting(packet: &mut [u8]) -> Result<ServerGreeting, ProtocolError
             what: "server greeting",
         });
     }
-    let caps = greeting
-        .capabilities
-        .difference(UNSUPPORTED_CAPABILITIES)
-        .bits();
+    let mut caps = greeting.capabilities.difference(UNSUPPORTED_CAPABILITIES);
+    caps.set(CapabilityFlags::CLIENT_SSL, offer_tls);
+    let caps = caps.bits();
     packet[caps_low..caps_low + 2].copy_from_slice(&(caps as u16).to_le_bytes());
     packet[caps_high..caps_high + 2].copy_from_slice(&((caps >> 16) as u16).to_le_bytes());
     if !greeting
@@ -112,15 +112,43 @@ pub struct ClientHello {
     pub collation: u8,
     /// The capabilities the client asked for, after unsupported ones were cleared.
     pub capabilities: CapabilityFlags,
+    /// Whether the client sent an authentication response (a password), as the server's
+    /// "Access denied ... (using password: YES)" says.
+    pub with_password: bool,
 }
 
-/// Why a client's handshake response cannot be relayed.
+/// Asks the target for TLS with the client's handshake response: sets CLIENT_SSL in it, in
+/// place, and returns the SSL request to send first (the response's first 32 bytes: what the
+/// server needs to start TLS; the whole response follows inside).
+pub fn request_tls(hello: &mut [u8]) -> Vec<u8> {
+    if let Some(caps) = hello.get_mut(..4) {
+        let bits = u32::from_le_bytes([caps[0], caps[1], caps[2], caps[3]])
+            | CapabilityFlags::CLIENT_SSL.bits();
+        caps.copy_from_slice(&bits.to_le_bytes());
+    }
+    let mut request = hello.get(..32).unwrap_or(hello).to_vec();
+    request.resize(32, 0);
+    request
+}
+
+/// Why a client's handshake response cannot be relayed as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelloRefusal {
-    /// The client asked to switch to TLS, which this leg does not terminate.
+    /// The client asked to switch to TLS (an SSL request): its handshake response follows
+    /// inside TLS.
     TlsRequested,
     /// The client does not speak the 4.1 protocol.
     Pre41Protocol,
+}
+
+/// Whether a client's first answer is an SSL request: CLIENT_SSL in a response too short to be
+/// the whole handshake response.
+pub fn is_tls_request(packet: &[u8]) -> bool {
+    packet.len() <= 32
+        && packet.get(..4).is_some_and(|c| {
+            let caps = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            caps & CapabilityFlags::CLIENT_SSL.bits() != 0
+        })
 }
 
 /// Parses the client's handshake response, clears unsupported capabilities and, when
@@ -148,12 +176,13 @@ pub fn patch_client_hello(
     if caps.contains(CapabilityFlags::CLIENT_SSL) && packet.len() <= 32 {
         return Ok(Err(HelloRefusal::TlsRequested));
     }
-    let (user, database, collation) = {
+    let (user, database, collation, with_password) = {
         let parsed: HandshakeResponse<'_> = ParseBuf(packet).parse(()).map_err(|_| malformed)?;
         (
             String::from_utf8_lossy(parsed.user()).into_owned(),
             parsed.db_name().map(<[u8]>::to_vec),
             parsed.collation(),
+            !parsed.scramble_buf().is_empty(),
         )
     };
     let kept = caps.difference(UNSUPPORTED_CAPABILITIES);
@@ -174,6 +203,7 @@ pub fn patch_client_hello(
         database,
         collation,
         capabilities: kept,
+        with_password,
     }))
 }
 

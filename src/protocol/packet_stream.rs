@@ -71,6 +71,13 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
         };
     }
 
+    /// Gives the transport back, with the sequence id the next packet carries, to switch it to
+    /// TLS between two packets. `None` when the peer sent bytes not yet read (they would belong
+    /// to the old transport).
+    pub fn into_io(self) -> Option<(S, u8)> {
+        (self.read_buf.is_empty() && self.write_buf.is_empty()).then_some((self.io, self.seq_id))
+    }
+
     /// Starts a new command exchange: the next packet either side sends has sequence id 0.
     pub fn reset_seq(&mut self) {
         self.seq_id = 0;
@@ -162,6 +169,38 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
                 return Ok(true);
             }
         }
+    }
+
+    /// Reads one packet of less than 16 MiB without reading past it: for the client's first
+    /// answer, which may be an SSL request followed at once by the client's TLS hello (those
+    /// bytes belong to the TLS handshake, not to this stream).
+    pub async fn read_packet_exact(&mut self) -> Result<Option<BytesMut>, ProtocolError> {
+        if !self.read_buf.is_empty() {
+            return self.read_packet().await;
+        }
+        let mut header = [0u8; 4];
+        match self.io.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        if len >= MAX_PAYLOAD_LEN || len > self.max_packet {
+            return Err(ProtocolError::TooLarge {
+                limit: self.max_packet.min(MAX_PAYLOAD_LEN - 1),
+            });
+        }
+        self.check_seq(header[3])?;
+        let mut payload = BytesMut::zeroed(len);
+        self.io.read_exact(&mut payload).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                ProtocolError::TruncatedPacket
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(Some(payload))
     }
 
     /// Whether bytes the peer sent are buffered here, not yet read as packets.
@@ -297,6 +336,11 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
 }
 
 impl PacketStream<super::Socket> {
+    /// Whether the transport is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.io.is_tls()
+    }
+
     /// See [`Socket::reset_on_close`](super::Socket::reset_on_close).
     pub fn reset_on_close(&self) -> std::io::Result<()> {
         self.io.reset_on_close()

@@ -1,4 +1,5 @@
-//! The byte streams replaygate speaks MySQL over: TCP or a unix socket, on either leg.
+//! The byte streams replaygate speaks MySQL over: TCP or a unix socket, on either leg, in clear
+//! text or inside TLS (which a session switches to during the connection phase).
 //!
 //! Besides the usual async reads and writes, a [`Socket`] can be read *now*, without parking the
 //! task: [`PacketStream`](super::PacketStream) uses that to wait for a reply by polling the socket
@@ -9,17 +10,19 @@
 
 use std::io::{self, Read};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-/// A connected TCP or unix-domain stream.
+/// A connected TCP or unix-domain stream, or TLS over one.
 #[derive(Debug)]
 pub enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Either side of TLS: replaygate as the server (client leg) or as the client (target leg).
+    Tls(Box<tokio_rustls::TlsStream<Socket>>),
 }
 
 impl Socket {
@@ -30,6 +33,25 @@ impl Socket {
         match self {
             Self::Tcp(s) => SockRef::from(s).set_linger(Some(std::time::Duration::ZERO)),
             Self::Unix(_) => Ok(()),
+            Self::Tls(s) => s.get_ref().0.reset_on_close(),
+        }
+    }
+
+    /// Whether the stream is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Self::Tls(_))
+    }
+
+    /// One read of decrypted bytes that does not wait: TLS has no socket to ask directly, so
+    /// its stream is polled once with a waker that does nothing (a later real poll or
+    /// `readable` registers the task's own).
+    fn poll_once(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(self).poll_read(&mut cx, &mut read) {
+            Poll::Ready(Ok(())) => Ok(Some(read.filled().len())),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(None),
         }
     }
 }
@@ -60,6 +82,7 @@ impl ReadNow for Socket {
         let socket = match self {
             Self::Tcp(s) => SockRef::from(&*s),
             Self::Unix(s) => SockRef::from(&*s),
+            Self::Tls(_) => return self.poll_once(buf),
         };
         match (&*socket).read(buf) {
             Ok(n) => Ok(Some(n)),
@@ -79,6 +102,19 @@ impl ReadNow for Socket {
         match self {
             Self::Tcp(s) => s.readable().await,
             Self::Unix(s) => s.readable().await,
+            Self::Tls(s) => {
+                let (socket, state) = s.get_ref();
+                // Decrypted bytes already buffered: no need for the socket to say more came.
+                if !state.wants_read() {
+                    return Ok(());
+                }
+                match socket {
+                    Self::Tcp(s) => s.readable().await,
+                    Self::Unix(s) => s.readable().await,
+                    // TLS is never nested.
+                    Self::Tls(_) => Ok(()),
+                }
+            }
         }
     }
 
@@ -86,6 +122,8 @@ impl ReadNow for Socket {
         let read = match self {
             Self::Tcp(s) => s.try_read(buf),
             Self::Unix(s) => s.try_read(buf),
+            // A poll that finds nothing leaves the socket's readiness cleared, as try_read does.
+            Self::Tls(_) => return self.poll_once(buf),
         };
         match read {
             Ok(n) => Ok(Some(n)),
@@ -120,6 +158,7 @@ impl AsyncRead for Socket {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -133,6 +172,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -140,6 +180,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_flush(cx),
             Self::Unix(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -147,6 +188,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

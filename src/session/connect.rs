@@ -15,11 +15,12 @@ use super::guard::Guard;
 use super::pipeline::Pipeline;
 use super::state::SessionState;
 use super::status::SessionStatus;
+use super::tls;
 use super::{ProxyContext, Session};
 use crate::config::CharsetMode;
 use crate::protocol::handshake::{
     AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, change_user_database,
-    patch_change_user_charset, patch_client_hello, patch_greeting,
+    is_tls_request, patch_change_user_charset, patch_client_hello, patch_greeting,
 };
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, Socket};
@@ -96,18 +97,36 @@ impl Session {
             client.shutdown().await;
             return Ok(None);
         }
-        let greeting = patch_greeting(&mut greeting_packet).map_err(SessionError::Backend)?;
+        let greeting = patch_greeting(&mut greeting_packet, settings.tls.client.is_some())
+            .map_err(SessionError::Backend)?;
         client
             .send_packet(&greeting_packet)
             .await
             .map_err(SessionError::Client)?;
         client.flush().await.map_err(SessionError::Client)?;
+        let leg = tls::LegOptions {
+            max_packet: settings.max_packet_bytes,
+            busy_poll: settings.busy_poll,
+            timeout: settings.connect_timeout,
+        };
 
-        // The client's handshake response, with the charset pinned.
-        let Some(mut hello_packet) = client.read_packet().await.map_err(SessionError::Client)?
+        // The client's handshake response (inside TLS when it asks for it), with the charset
+        // pinned.
+        let Some(mut hello_packet) = client
+            .read_packet_exact()
+            .await
+            .map_err(SessionError::Client)?
         else {
             return Ok(None);
         };
+        if is_tls_request(&hello_packet)
+            && let Some(client_tls) = &settings.tls.client
+        {
+            match tls::accept_client(client, client_tls, leg).await? {
+                Some((tls_client, hello)) => (client, hello_packet) = (tls_client, hello),
+                None => return Ok(None),
+            }
+        }
         // Before the first session has read the target's catalog, the classic ids (which MySQL
         // and MariaDB share) stand in; setup_backend corrects the session if they differ.
         let pin = (settings.charset.mode == CharsetMode::Pin).then(|| {
@@ -117,29 +136,47 @@ impl Session {
                 .and_then(|c| u8::try_from(c.id).ok())
                 .unwrap_or_else(|| classic_collation_id(&settings.charset.default))
         });
-        let hello = match patch_client_hello(&mut hello_packet, pin)
-            .map_err(SessionError::Client)?
-        {
-            Ok(hello) => hello,
-            Err(refusal) => {
-                let message = match refusal {
-                    HelloRefusal::TlsRequested => {
-                        "replaygate: TLS is not supported between the client and replaygate yet; \
-                         connect without TLS (mariadb --skip-ssl) on a trusted network or loopback"
-                    }
-                    HelloRefusal::Pre41Protocol => {
-                        "replaygate: clients older than MySQL 4.1 are not supported"
-                    }
-                };
-                client
-                    .send_packet(&err_packet(ER_NOT_SUPPORTED_AUTH_MODE, b"08004", message))
-                    .await
-                    .map_err(SessionError::Client)?;
-                client.flush().await.map_err(SessionError::Client)?;
-                return Err(SessionError::Refused(message.to_owned()));
-            }
-        };
+        let hello =
+            match patch_client_hello(&mut hello_packet, pin).map_err(SessionError::Client)? {
+                Ok(hello) => hello,
+                Err(refusal) => {
+                    let message = match refusal {
+                        HelloRefusal::TlsRequested => {
+                            "replaygate: TLS is not offered to clients (start replaygate with \
+                         --tls-cert and --tls-key); connect without TLS (mariadb --skip-ssl) on a \
+                         trusted network or loopback"
+                        }
+                        HelloRefusal::Pre41Protocol => {
+                            "replaygate: clients older than MySQL 4.1 are not supported"
+                        }
+                    };
+                    client
+                        .send_packet(&err_packet(ER_NOT_SUPPORTED_AUTH_MODE, b"08004", message))
+                        .await
+                        .map_err(SessionError::Client)?;
+                    client.flush().await.map_err(SessionError::Client)?;
+                    return Err(SessionError::Refused(message.to_owned()));
+                }
+            };
+        if settings.tls.client.as_ref().is_some_and(|t| t.required) && !client.is_tls() {
+            return refuse_clear_text(client, &peer, &hello).await;
+        }
         let caps = greeting.capabilities & hello.capabilities;
+        if let Some(target_tls) = &settings.tls.target {
+            if greeting.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
+                backend =
+                    match tls::connect_target(backend, &mut hello_packet, target_tls, leg).await {
+                        Ok(backend) => backend,
+                        Err(Ok(reason)) => return refuse_for_target_tls(client, reason).await,
+                        Err(Err(e)) => return Err(e),
+                    };
+            } else if target_tls.required {
+                let reason = "--target-tls required, but the target does not offer TLS (its \
+                              have_ssl is not YES: give it ssl_cert and ssl_key)"
+                    .to_owned();
+                return refuse_for_target_tls(client, reason).await;
+            }
+        }
         // Both legs count packets in lockstep: every packet read on one is written to the other.
         backend
             .send_packet(&hello_packet)
@@ -296,6 +333,51 @@ impl Session {
             }
         }
     }
+}
+
+/// ER_ACCESS_DENIED_ERROR: what a server with require_secure_transport answers a client that
+/// stays in clear text (MariaDB 10.11 says no more than that either).
+const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+
+/// `--tls-required` and a client that did not switch to TLS: refused as the server would.
+async fn refuse_clear_text(
+    mut client: PacketStream<Socket>,
+    peer: &str,
+    hello: &ClientHello,
+) -> Result<Option<Session>, SessionError> {
+    // The client's address, as a server with skip_name_resolve names it (a unix socket client
+    // is 'localhost').
+    let host = peer
+        .parse::<std::net::SocketAddr>()
+        .map_or_else(|_| "localhost".to_owned(), |addr| addr.ip().to_string());
+    let message = format!(
+        "Access denied for user '{}'@'{host}' (using password: {})",
+        hello.user,
+        if hello.with_password { "YES" } else { "NO" }
+    );
+    tracing::warn!(%peer, user = %hello.user, "refused a client in clear text (--tls-required)");
+    client
+        .send_packet(&err_packet(ER_ACCESS_DENIED_ERROR, b"28000", &message))
+        .await
+        .map_err(SessionError::Client)?;
+    client.flush().await.map_err(SessionError::Client)?;
+    Err(SessionError::Refused(format!(
+        "the client did not switch to TLS (--tls-required): {message}"
+    )))
+}
+
+/// The target leg could not have the TLS `--target-tls` asks for: the client is told why.
+async fn refuse_for_target_tls(
+    mut client: PacketStream<Socket>,
+    reason: String,
+) -> Result<Option<Session>, SessionError> {
+    let message = format!("replaygate: {reason}");
+    client
+        .send_packet(&err_packet(ER_NET_READ_ERROR, b"08S01", &message))
+        .await
+        .map_err(SessionError::Client)?;
+    client.flush().await.map_err(SessionError::Client)?;
+    Err(SessionError::Refused(message))
 }
 
 /// Relays the authentication exchange until the server accepts or refuses the client. Returns

@@ -31,6 +31,7 @@ mod replica;
 mod resume;
 pub mod state;
 pub mod status;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -9,9 +9,11 @@
 //! - [`client`]: `MariadbClient`, `ClientOutput`, `mariadb_binlog` — the real client programs;
 //! - [`proxy`]: `Replaygate`, `replaygate_bin` — the proxy under test as a child process;
 //! - [`process`]: `free_port` and the process plumbing the others share;
+//! - [`certs`]: a CA and a server certificate for the TLS tests;
 //! - [`admin`]: `GET` on the admin endpoint, `/status`, and polling it;
 //! - [`corpus`]: the shared corpus of real binlogs and dumps, found by path;
 //! - [`incident`]: the day of the incident on a live production, and its twin;
+//! - [`charset_incident`]: the utf8 binlog replayed as latin1, and its fingerprint;
 //! - [`replication`]: real replicas of a primary (or of replaygate), their status, checksums.
 //!
 //! ```ignore
@@ -34,6 +36,8 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod certs;
+pub mod charset_incident;
 pub mod client;
 pub mod corpus;
 pub mod incident;
