@@ -37,6 +37,8 @@ mod machine;
 mod report;
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "replay_variants.rs"]
+mod variants;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -47,10 +49,15 @@ use std::time::{Duration, Instant};
 
 use knobs::env_or;
 use machine::{Spinners, load_average};
+use support::certs::Certificates;
 use support::client::{MariadbClient, mariadb_binlog};
 use support::process::{cpu_seconds, proc_status_kib, send_signal};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
+use variants::{
+    CHECK_EVERY_1, CHECK_EVERY_100, CHECKPOINT, CLEAR_TO_TARGET_TCP, PIPELINED_UNIX_POLLED,
+    SYNC_TCP, TLS_BOTH_LEGS, Variant, variant,
+};
 
 /// One replay taking longer than this is a hang, not a measurement.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -109,80 +116,6 @@ struct Workload {
     expected: TableState,
     /// The ways of running replaygate measured on this stream, each against direct.
     variants: Vec<Variant>,
-}
-
-/// One way of running replaygate, with the target for its proxy/direct ratio.
-#[derive(Debug, Clone, Copy)]
-struct Variant {
-    label: &'static str,
-    /// `replaygate serve` flags on top of the workload's.
-    args: &'static [&'static str],
-    /// The client connects to replaygate's unix socket (`--socket`) instead of its TCP port.
-    unix_socket: bool,
-    target_ratio: f64,
-}
-
-/// The plain configuration: TCP, each statement waits for the target.
-const SYNC_TCP: &str = "sync, TCP";
-/// The fastest configuration for a local replay (see bench/README.md).
-const PIPELINED_UNIX_POLLED: &str = "pipelined, unix socket, busy-poll 50 µs";
-
-/// The consistency check of the check variants: an index lookup, so what is measured is the cost
-/// of running a check (a control-connection round trip, the session waiting for it), not of the
-/// query (a `COUNT(*)` after every one of 20,000 transactions would be quadratic in the table).
-const CHECK: &str = "SELECT MAX(id) > 0 FROM small.t";
-const CHECK_EVERY_100: &str = "sync, TCP, --check-every 100";
-const CHECK_EVERY_1: &str = "sync, TCP, --check-every 1";
-const CHECKPOINT: &str = "sync, TCP, --checkpoint";
-
-fn variant(label: &'static str, target_ratio: f64) -> Variant {
-    let (args, unix_socket): (&'static [&'static str], bool) = match label {
-        SYNC_TCP => (&["--apply-mode", "sync"], false),
-        "sync, unix socket, busy-poll 50 µs" => {
-            (&["--apply-mode", "sync", "--busy-poll-us", "50"], true)
-        }
-        "pipelined, TCP" => (&["--apply-mode", "pipelined"], false),
-        PIPELINED_UNIX_POLLED => (&["--apply-mode", "pipelined", "--busy-poll-us", "50"], true),
-        CHECK_EVERY_100 => (
-            &[
-                "--apply-mode",
-                "sync",
-                "--check-sql",
-                CHECK,
-                "--check-every",
-                "100",
-            ],
-            false,
-        ),
-        CHECK_EVERY_1 => (
-            &[
-                "--apply-mode",
-                "sync",
-                "--check-sql",
-                CHECK,
-                "--check-every",
-                "1",
-            ],
-            false,
-        ),
-        // In the workload's database, so every round starts without a checkpoint.
-        CHECKPOINT => (
-            &[
-                "--apply-mode",
-                "sync",
-                "--checkpoint",
-                "small.replaygate_checkpoint",
-            ],
-            false,
-        ),
-        other => panic!("unknown variant {other}"),
-    };
-    Variant {
-        label,
-        args,
-        unix_socket,
-        target_ratio,
-    }
 }
 
 /// Row count and `CHECKSUM TABLE` of `<database>.t`.
@@ -334,6 +267,9 @@ fn small_statement_workload(source: &MariaDb, count: usize) -> Workload {
             variant(CHECK_EVERY_1, 2.5),
             // One more round trip per transaction (the checkpoint row, written before COMMIT).
             variant(CHECKPOINT, 1.5),
+            // Encryption on both legs: more CPU per round trip, no more round trips.
+            variant(CLEAR_TO_TARGET_TCP, 1.25),
+            variant(TLS_BOTH_LEGS, 1.4),
         ],
     }
 }
@@ -375,6 +311,8 @@ fn bulk_dump_workload(source: &MariaDb, rows: usize) -> Workload {
         variants: vec![
             variant(SYNC_TCP, 1.03),
             variant(PIPELINED_UNIX_POLLED, 1.03),
+            variant(CLEAR_TO_TARGET_TCP, 1.03),
+            variant(TLS_BOTH_LEGS, 1.1),
         ],
     }
 }
@@ -417,8 +355,17 @@ fn table_state(server: &MariaDb, database: &str) -> TableState {
 
 /// Alternating direct/proxy rounds of one workload on one fresh target server.
 fn measure(workload: &Workload, config: &Config, machine: &str) -> Measurement {
+    let certs = workload
+        .variants
+        .iter()
+        .any(|v| v.tls)
+        .then(Certificates::new);
     let target = MariaDb::start_with(ServerOptions {
         server_id: 2,
+        extra_args: certs
+            .as_ref()
+            .map(Certificates::server_args)
+            .unwrap_or_default(),
         ..ServerOptions::default()
     });
     let socket_dir = tempfile::Builder::new()
@@ -434,12 +381,20 @@ fn measure(workload: &Workload, config: &Config, machine: &str) -> Measurement {
             let socket = v
                 .unix_socket
                 .then(|| socket_dir.path().join(format!("rg{i}.sock")));
-            let mut args: Vec<&str> = workload.proxy_args.to_vec();
-            args.extend_from_slice(v.args);
+            let mut args: Vec<String> = workload
+                .proxy_args
+                .iter()
+                .chain(v.args)
+                .map(|a| (*a).to_owned())
+                .collect();
             if let Some(path) = &socket {
-                args.extend(["--socket", path.to_str().expect("UTF-8 socket path")]);
+                args.extend(["--socket".to_owned(), path.display().to_string()]);
             }
-            (start_proxy(&target, &args), socket)
+            let certs = certs.as_ref().filter(|_| v.tls);
+            if let Some(certs) = certs {
+                args.extend(tls_proxy_args(certs));
+            }
+            (start_proxy(&target, &args, v.target_tcp), socket)
         })
         .collect();
     let target_pid = target.pid().expect("the target runs");
@@ -483,9 +438,14 @@ fn measure(workload: &Workload, config: &Config, machine: &str) -> Measurement {
             result.target_cpu_direct.push(r.target_cpu);
         }
         for ((proxy, socket), timings) in proxies.iter().zip(&mut result.variants) {
-            let client = match socket {
-                Some(path) => target.client().socket(path),
-                None => target.client().host_port("127.0.0.1", proxy.port()),
+            let client = match (socket, &certs) {
+                (Some(path), _) => target.client().socket(path),
+                (None, Some(certs)) if timings.variant.tls => target
+                    .client()
+                    .host_port("127.0.0.1", proxy.port())
+                    .arg("--ssl")
+                    .arg(format!("--ssl-ca={}", certs.ca().display())),
+                (None, _) => target.client().host_port("127.0.0.1", proxy.port()),
             };
             let client = with_workload_flags(client, workload);
             let r = replay_round(
@@ -513,12 +473,32 @@ fn measure(workload: &Workload, config: &Config, machine: &str) -> Measurement {
     result
 }
 
-/// replaygate in front of the target's unix socket, logging at its operator default (info: one
-/// line per session, none per statement).
-fn start_proxy(target: &MariaDb, args: &[&str]) -> Replaygate {
+/// replaygate in front of the target's unix socket (or its TCP port), logging at its operator
+/// default (info: one line per session, none per statement).
+fn start_proxy(target: &MariaDb, args: &[String], target_tcp: bool) -> Replaygate {
     let socket = target.socket_path();
-    let socket = socket.to_str().expect("socket path is UTF-8");
-    Replaygate::start_with_env(socket, args, &[("RUST_LOG", "replaygate=info")])
+    let address = if target_tcp {
+        target.tcp_addr()
+    } else {
+        socket.to_str().expect("socket path is UTF-8").to_owned()
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Replaygate::start_with_env(&address, &args, &[("RUST_LOG", "replaygate=info")])
+}
+
+/// TLS on both legs with the bench's own certificates.
+fn tls_proxy_args(certs: &Certificates) -> Vec<String> {
+    let path = |p: PathBuf| p.display().to_string();
+    vec![
+        "--tls-cert".to_owned(),
+        path(certs.cert()),
+        "--tls-key".to_owned(),
+        path(certs.key()),
+        "--target-tls".to_owned(),
+        "required".to_owned(),
+        "--target-ca".to_owned(),
+        path(certs.ca()),
+    ]
 }
 
 /// The `mariadb` flags every route of a workload uses.
