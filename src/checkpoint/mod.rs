@@ -26,6 +26,8 @@ mod pending;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::sql::string_literal as literal;
+
 pub use crate::binlog::MariaGtid as Gtid;
 pub use pending::{BinlogEvent, GtidState, Pending, Verdict, find_statement};
 
@@ -358,10 +360,6 @@ impl Checkpoint {
 
 fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use crate::config::{CharsetMode, CharsetSettings};
-use crate::sql::{SessionEffect, SetValue};
+use crate::sql::{SessionEffect, SetValue, string_literal as quote};
 
 /// One collation the target knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,10 +260,6 @@ pub fn render_set_statement(effects: &[SessionEffect]) -> Option<String> {
             Some(format!("SET {}", parts.join(",")))
         }
     }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]

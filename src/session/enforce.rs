@@ -16,7 +16,7 @@ use crate::journal::JournalRecord;
 use crate::policy::{Action, Intervention, Verdict};
 use crate::protocol::command::{ReplyShape, code};
 use crate::protocol::reply::ok_packet;
-use crate::sql::{StatementKind, escape_for_message};
+use crate::sql::{StatementKind, escape_for_message, string_literal};
 use crate::throttle::Cost;
 
 /// ER_OPTION_PREVENTS_STATEMENT: the server's own code for "a setting forbids this statement".
@@ -268,9 +268,9 @@ impl Session {
         for object in &c.objects {
             let schema = object.schema.clone().unwrap_or_else(|| database.clone());
             let exists = format!(
-                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}'",
-                schema.replace('\\', "\\\\").replace('\'', "''"),
-                object.name.replace('\\', "\\\\").replace('\'', "''")
+                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                string_literal(&schema),
+                string_literal(&object.name)
             );
             let found = backend::internal_query(&mut self.backend, self.caps, &exists).await?;
             if found.is_ok_and(|rows| !rows.is_empty()) {

@@ -197,6 +197,12 @@ fn first_invalid_utf8(bytes: &[u8]) -> Option<InvalidBytes> {
     Some(InvalidBytes { offset, len })
 }
 
+/// `text` as a quoted SQL string literal for statements replaygate writes itself: quotes
+/// doubled, backslashes escaped (as the server reads them without NO_BACKSLASH_ESCAPES).
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 /// Renders the first `max_chars` characters of `stmt` for an error message: valid UTF-8
 /// is kept, each invalid byte becomes `\xNN`, control characters are escaped (`\n`, `\r`,
 /// `\t`, `\0`, otherwise `\xNN` or `\u{NN}`), and `…` marks a cut. Backslashes in the

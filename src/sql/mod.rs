@@ -26,7 +26,9 @@ pub mod statement;
 pub mod token;
 
 pub use classify::{Classification, ObjectRef, StatementKind, classify};
-pub use encoding::{Encoding, InvalidBytes, escape_for_message, find_invalid_bytes};
+pub use encoding::{
+    Encoding, InvalidBytes, escape_for_message, find_invalid_bytes, string_literal,
+};
 pub use event_header::{EventHeader, after_leading_comments, leading_event_header};
 pub use lexer::Lexer;
 pub use split::split_statements;

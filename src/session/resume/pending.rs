@@ -9,7 +9,7 @@ use super::super::backend::internal_query;
 use super::super::error::SessionError;
 use super::super::query::STATEMENT_PREVIEW_CHARS;
 use crate::checkpoint::{BinlogEvent, Gtid, GtidState, Mark, Pending, Verdict, find_statement};
-use crate::sql::escape_for_message;
+use crate::sql::{escape_for_message, string_literal};
 
 /// How many of the target's newest binlog files, and events in each, are searched for a
 /// pending statement: its crash recovery writes into the file it opens when it starts, and a
@@ -189,8 +189,8 @@ impl Session {
             .take(BINLOG_FILES_SEARCHED);
         for name in names {
             let sql = format!(
-                "SHOW BINLOG EVENTS IN '{}' LIMIT {EVENTS_SEARCHED_PER_FILE}",
-                name.replace('\\', "\\\\").replace('\'', "''")
+                "SHOW BINLOG EVENTS IN {} LIMIT {EVENTS_SEARCHED_PER_FILE}",
+                string_literal(&name)
             );
             let rows = match internal_query(&mut self.backend, self.caps, &sql).await? {
                 Ok(rows) => rows,
