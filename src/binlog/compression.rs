@@ -29,7 +29,8 @@ pub(crate) fn decompress(block: &[u8], what: &'static str) -> Result<Vec<u8>, De
     if expected > MAX_UNCOMPRESSED {
         return Err(fail(format!("claims {expected} bytes uncompressed")));
     }
-    let mut out = Vec::with_capacity(expected);
+    // The header's length is only a claim until the block inflates to it.
+    let mut out = Vec::with_capacity(expected.min(1 << 20));
     flate2::read::ZlibDecoder::new(&block[1 + len_bytes..])
         .take(expected as u64 + 1)
         .read_to_end(&mut out)

@@ -117,8 +117,11 @@ impl<R: Read> BinlogFile<R> {
             let error = DecodeError::malformed("event", format!("a size of {size} bytes"));
             return Err(self.fail(offset, error));
         }
-        self.buf.resize(size, 0);
-        let got = read_full(&mut self.input, &mut self.buf[HEADER_LEN..])?;
+        // Read what is there rather than allocate what the header claims: a corrupt size field
+        // (up to 4 GiB) must not cost that much memory before the file turns out shorter.
+        let got = (&mut self.input)
+            .take((size - HEADER_LEN) as u64)
+            .read_to_end(&mut self.buf)?;
         if got < size - HEADER_LEN {
             self.done = true;
             return Err(FileError::Truncated {

@@ -44,28 +44,8 @@ pub struct ServerGreeting {
 /// Parses the server greeting and clears unsupported capabilities in place; `offer_tls` sets
 /// CLIENT_SSL (replaygate terminates the client's TLS itself, whatever the target offers).
 pub fn patch_greeting(packet: &mut [u8], offer_tls: bool) -> Result<ServerGreeting, ProtocolError> {
-    let malformed = ProtocolError::Malformed {
+    let malformed = || ProtocolError::Malformed {
         what: "server greeting",
-    };
-    let greeting = {
-        let parsed: HandshakePacket<'_> = ParseBuf(packet).parse(()).map_err(|_| malformed)?;
-        let version = parsed.server_version_str().into_owned();
-        let is_mariadb = version.contains("MariaDB");
-        let (major, minor, patch) = if is_mariadb {
-            parsed.maria_db_server_version_parsed()
-        } else {
-            parsed.server_version_parsed()
-        }
-        .unwrap_or((0, 0, 0));
-        ServerGreeting {
-            version,
-            is_mariadb,
-            version_number: u32::from(major) * 10000 + u32::from(minor) * 100 + u32::from(patch),
-            connection_id: parsed.connection_id(),
-            capabilities: parsed.capabilities(),
-            mariadb_capabilities: parsed.mariadb_ext_capabilities(),
-            default_collation: parsed.default_collation(),
-        }
     };
     // Layout after the NUL-terminated version: connection id (4), scramble (8), filler (1),
     // capabilities low (2), collation (1), status (2), capabilities high (2), scramble length
@@ -74,17 +54,30 @@ pub fn patch_greeting(packet: &mut [u8], offer_tls: bool) -> Result<ServerGreeti
         .iter()
         .skip(1)
         .position(|&b| b == 0)
-        .ok_or(ProtocolError::Malformed {
-            what: "server greeting",
-        })?;
+        .ok_or_else(malformed)?;
     let caps_low = 1 + nul + 1 + 4 + 8 + 1;
     let caps_high = caps_low + 2 + 1 + 2;
-    let mariadb_caps = caps_high + 2 + 1 + 6;
-    if packet.len() < mariadb_caps + 4 {
-        return Err(ProtocolError::Malformed {
-            what: "server greeting",
-        });
+    let scramble_len = caps_high + 2;
+    let mariadb_caps = scramble_len + 1 + 6;
+    // mysql_common 0.38 computes `length as i8 - 8`, which overflows (a panic in builds with
+    // overflow checks) for a length of 0x80 or more; real servers send 21 or 0.
+    if packet.len() < mariadb_caps + 4 || packet[scramble_len] >= 0x80 {
+        return Err(malformed());
     }
+    let greeting = {
+        let parsed: HandshakePacket<'_> = ParseBuf(packet).parse(()).map_err(|_| malformed())?;
+        let version = parsed.server_version_str().into_owned();
+        let is_mariadb = version.contains("MariaDB");
+        ServerGreeting {
+            version_number: version_number(&version, is_mariadb),
+            version,
+            is_mariadb,
+            connection_id: parsed.connection_id(),
+            capabilities: parsed.capabilities(),
+            mariadb_capabilities: parsed.mariadb_ext_capabilities(),
+            default_collation: parsed.default_collation(),
+        }
+    };
     let mut caps = greeting.capabilities.difference(UNSUPPORTED_CAPABILITIES);
     caps.set(CapabilityFlags::CLIENT_SSL, offer_tls);
     let caps = caps.bits();
@@ -101,6 +94,18 @@ pub fn patch_greeting(packet: &mut [u8], offer_tls: bool) -> Result<ServerGreeti
         packet[mariadb_caps..mariadb_caps + 4].copy_from_slice(&ext.to_le_bytes());
     }
     Ok(greeting)
+}
+
+/// `major * 10000 + minor * 100 + patch` of a greeting's version. MariaDB 10 and later put
+/// `5.5.5-` before their own version for old clients. (mysql_common's version parsers panic on
+/// a number too long for a u16, which a malformed greeting can hold.)
+fn version_number(version: &str, is_mariadb: bool) -> u32 {
+    let own = match version.strip_prefix("5.5.5-") {
+        Some(own) if is_mariadb => own,
+        _ => version,
+    };
+    let (major, minor, patch) = crate::binlog::format::version_triple(own);
+    major.min(999) * 10000 + minor.min(99) * 100 + patch.min(99)
 }
 
 /// What the client's handshake response asked for.
