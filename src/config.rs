@@ -132,6 +132,7 @@ pub struct ProxySection {
     pub max_connections: Option<usize>,
     pub max_packet_bytes: Option<usize>,
     pub connect_timeout_secs: Option<u64>,
+    pub target_dead_after_secs: Option<u64>,
     pub apply_mode: Option<ApplyMode>,
 }
 
@@ -224,6 +225,9 @@ pub struct Settings {
     /// The largest packet a client may send (the protocol's own limit is 1 GiB).
     pub max_packet_bytes: usize,
     pub connect_timeout: Duration,
+    /// How long the target's network may stay silent before the connection counts as dead
+    /// (`None`: the kernel's own keepalive and retransmission limits).
+    pub target_dead_after: Option<Duration>,
     /// Whether statements inside transactions are pipelined to the target.
     pub apply_mode: ApplyMode,
     pub charset: CharsetSettings,
@@ -259,6 +263,7 @@ pub struct Overrides {
     pub busy_poll_us: Option<u64>,
     pub target: Option<String>,
     pub max_connections: Option<usize>,
+    pub target_dead_after_secs: Option<u64>,
     pub charset_mode: Option<CharsetMode>,
     pub charset: Option<String>,
     pub collation: Option<String>,
@@ -282,6 +287,9 @@ pub const DEFAULT_ADMIN: &str = "127.0.0.1:9307";
 const MAX_PROTOCOL_PACKET: usize = 1 << 30;
 /// How much of one transaction a replication stream holds back by default.
 pub const DEFAULT_HOLD_BYTES: usize = 64 << 20;
+/// Long enough for a busy target's slowest ACK, short enough that a partition is reported
+/// while someone still watches the replay.
+const DEFAULT_TARGET_DEAD_AFTER_SECS: u64 = 30;
 /// Longer polls only burn CPU: a reply that takes this long is not a round trip to save.
 const MAX_BUSY_POLL_US: u64 = 1_000;
 
@@ -445,6 +453,13 @@ impl ConfigFile {
             max_connections,
             max_packet_bytes,
             connect_timeout: Duration::from_secs(self.proxy.connect_timeout_secs.unwrap_or(10)),
+            target_dead_after: Some(
+                cli.target_dead_after_secs
+                    .or(self.proxy.target_dead_after_secs)
+                    .unwrap_or(DEFAULT_TARGET_DEAD_AFTER_SECS),
+            )
+            .filter(|&secs| secs > 0)
+            .map(Duration::from_secs),
             apply_mode: cli
                 .apply_mode
                 .or(self.proxy.apply_mode)

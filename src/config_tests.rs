@@ -211,3 +211,24 @@ fn the_tls_section_is_read_and_an_unverifiable_target_leg_is_refused() {
         .unwrap();
     assert!(settings.tls.client.is_none() && settings.tls.target.is_none());
 }
+
+#[test]
+fn a_silent_target_is_given_up_on_after_30_seconds_unless_told_otherwise() {
+    let resolve = |text: &str, cli: Option<u64>| {
+        let overrides = Overrides {
+            target_dead_after_secs: cli,
+            ..Overrides::default()
+        };
+        ConfigFile::parse(text)
+            .unwrap()
+            .resolve(overrides)
+            .unwrap()
+            .target_dead_after
+    };
+    assert_eq!(resolve("", None), Some(Duration::from_secs(30)));
+    let file = "[proxy]\ntarget_dead_after_secs = 5\n";
+    assert_eq!(resolve(file, None), Some(Duration::from_secs(5)));
+    assert_eq!(resolve(file, Some(12)), Some(Duration::from_secs(12)));
+    // 0: the kernel's own limits.
+    assert_eq!(resolve(file, Some(0)), None);
+}

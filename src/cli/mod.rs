@@ -178,6 +178,11 @@ pub struct ServeArgs {
     /// Client sessions served at once [default: 1024].
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Give up on a target whose network has been silent this long: TCP keepalive probes while
+    /// waiting for a reply, and a limit on unacknowledged data (a partition, a host gone without
+    /// closing). 0: the kernel's defaults (hours) [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub target_dead_after: Option<u64>,
     /// pin: sessions start in --charset whatever the client declared; honor: keep the client's.
     #[arg(long, value_enum)]
     pub charset_mode: Option<CharsetMode>,
@@ -262,6 +267,7 @@ impl ServeArgs {
             busy_poll_us: self.busy_poll_us,
             target: self.target.clone(),
             max_connections: self.max_connections,
+            target_dead_after_secs: self.target_dead_after,
             charset_mode: self.charset_mode,
             charset: self.charset.clone(),
             collation: self.collation.clone(),

@@ -4,6 +4,9 @@
 //! Internal queries run only between client commands, on the client's own backend session, so
 //! they see and change exactly the session the client's statements run in.
 
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::error::SessionError;
@@ -13,17 +16,42 @@ use crate::protocol::response::{ResponseTracker, ServerErrorInfo, Step};
 use crate::protocol::{PacketStream, ProtocolError, Socket};
 use mysql_common::constants::CapabilityFlags;
 
-/// Connects to the target.
-pub async fn connect(target: &Target) -> std::io::Result<Socket> {
+/// Connects to the target; over TCP, a network silent for `dead_after` ends the connection.
+pub async fn connect(target: &Target, dead_after: Option<Duration>) -> std::io::Result<Socket> {
     Ok(match target {
         Target::Tcp(addr) => {
             let stream = TcpStream::connect(addr).await?;
             // Statements are small and latency-bound: never wait to coalesce them.
             stream.set_nodelay(true)?;
+            if let Some(dead_after) = dead_after {
+                detect_silence(&stream, dead_after)?;
+            }
             Socket::Tcp(stream)
         }
         Target::Unix(path) => Socket::Unix(UnixStream::connect(path).await?),
     })
+}
+
+/// Makes a partition or a vanished host an error within about `after` instead of a hang: the
+/// target owes a reply and sends nothing, which no read can tell from a slow statement.
+///
+/// - While nothing is unacknowledged (waiting for a reply), keepalive probes start after a
+///   third of `after` and three unanswered ones, a sixth apart, end the connection: a target
+///   that runs a statement for hours still answers them (its kernel does).
+/// - While data is unacknowledged (a statement or a probe on its way), TCP_USER_TIMEOUT ends
+///   it after `after`: retransmissions alone would take about 15 minutes.
+///
+/// Either way the read fails with ETIMEDOUT and the session reports the lost target.
+fn detect_silence(stream: &TcpStream, after: Duration) -> std::io::Result<()> {
+    let idle = (after / 3).max(Duration::from_secs(1));
+    let interval = (after / 6).max(Duration::from_secs(1));
+    let keepalive = TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(interval)
+        .with_retries(3);
+    let socket = SockRef::from(stream);
+    socket.set_tcp_keepalive(&keepalive)?;
+    socket.set_tcp_user_timeout(Some(after))
 }
 
 /// The result of an internal query: rows of text columns (`None` for NULL).

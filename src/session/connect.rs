@@ -57,7 +57,7 @@ impl Session {
         client.set_poll_before_park(settings.busy_poll);
         let backend = match tokio::time::timeout(
             settings.connect_timeout,
-            backend::connect(&settings.target),
+            backend::connect(&settings.target, settings.target_dead_after),
         )
         .await
         {
