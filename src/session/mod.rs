@@ -510,15 +510,20 @@ impl Session {
             .statements
             .get(accepted.min(plan.statements.len().saturating_sub(1)))
         {
+            let piece = &text[stmt.range.clone()];
             if outcome.error.is_none() {
-                self.last_acknowledged = Some(format!(
-                    "{} ({})",
-                    escape_for_message(
-                        statement_without_header(&text[stmt.range.clone()]),
-                        STATEMENT_PREVIEW_CHARS
-                    ),
-                    StreamPosition::of(&self.state)
-                ));
+                // A piece of comments only (`# at 123` sent on its own) is no statement: the
+                // last one acknowledged stays the one before, with its own position.
+                if !guard::is_only_comments(piece, &self.lex) {
+                    self.last_acknowledged = Some(format!(
+                        "{} ({})",
+                        escape_for_message(
+                            statement_without_header(piece),
+                            STATEMENT_PREVIEW_CHARS
+                        ),
+                        StreamPosition::of(&self.state)
+                    ));
+                }
             } else if let Some(err) = &outcome.error {
                 metrics::counter!("replaygate_backend_errors_total", "kind" => "refused")
                     .increment(1);
@@ -684,8 +689,20 @@ impl Session {
                 } else {
                     "check the target's state before resuming the replay"
                 };
+                let cause = match (&error, self.ctx.settings.target_dead_after) {
+                    (SessionError::Backend(ProtocolError::Io(e)), Some(after))
+                        if e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        format!(
+                            "its network was silent for {}s, proxy.target_dead_after_secs: a \
+                             partition or a host gone without closing",
+                            after.as_secs()
+                        )
+                    }
+                    _ => error.to_string(),
+                };
                 let message = format!(
-                    "replaygate: lost the connection to the target ({error}); {next}. The current \
+                    "replaygate: lost the connection to the target ({cause}); {next}. The current \
                      statement's outcome is unknown. The last statement the target acknowledged in \
                      this session: {last}."
                 );

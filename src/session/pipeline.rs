@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use tracing::{debug, warn};
 
-use super::Session;
+use super::{Session, guard};
 use super::error::SessionError;
 use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
 use super::state::StreamPosition;
@@ -361,7 +361,7 @@ impl Session {
                             statement: entry.statement,
                             position: entry.position,
                         });
-                    } else {
+                    } else if !guard::is_only_comments(&entry.statement, &self.lex) {
                         self.last_acknowledged = Some(format!("{preview} ({})", entry.position));
                     }
                     return Ok(());
