@@ -14,6 +14,7 @@
 //! - [`corpus`]: the shared corpus of real binlogs and dumps, found by path;
 //! - [`incident`]: the day of the incident on a live production, and its twin;
 //! - [`charset_incident`]: the utf8 binlog replayed as latin1, and its fingerprint;
+//! - [`netns`]: `Link`, a network namespace whose path to a server drops packets at will;
 //! - [`replication`]: real replicas of a primary (or of replaygate), their status, checksums.
 //!
 //! ```ignore
@@ -41,6 +42,7 @@ pub mod charset_incident;
 pub mod client;
 pub mod corpus;
 pub mod incident;
+pub mod netns;
 pub mod process;
 pub mod proxy;
 pub mod replication;

@@ -40,6 +40,9 @@ pub struct ServerOptions {
     /// Appended to the mariadbd command line (after the harness's own flags, so they win).
     /// They are not given to mariadb-install-db.
     pub extra_args: Vec<String>,
+    /// Run inside this network namespace (`ip netns exec NAME`), listening on this address of
+    /// it instead of 127.0.0.1: see [`super::netns::Link`].
+    pub netns: Option<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +51,7 @@ impl Default for ServerOptions {
             binlog_format: "MIXED",
             server_id: 1,
             extra_args: Vec::new(),
+            netns: None,
         }
     }
 }
@@ -105,7 +109,15 @@ impl MariaDb {
 
     /// "127.0.0.1:PORT"
     pub fn tcp_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host(), self.port)
+    }
+
+    /// The address it listens on: 127.0.0.1, or its namespace's address.
+    pub fn host(&self) -> &str {
+        self.opts
+            .netns
+            .as_ref()
+            .map_or("127.0.0.1", |(_, addr)| addr)
     }
 
     pub fn socket_path(&self) -> PathBuf {
@@ -118,7 +130,7 @@ impl MariaDb {
 
     /// mysql_async URL as root without password: `mysql://root@127.0.0.1:PORT/DB`.
     pub fn url(&self, db: &str) -> String {
-        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+        format!("mysql://root@{}:{}/{db}", self.host(), self.port)
     }
 
     pub fn error_log_path(&self) -> PathBuf {
@@ -264,14 +276,22 @@ impl MariaDb {
             .append(true)
             .open(&log_path)
             .expect("open error.log");
-        let mut cmd = Command::new(mariadbd_path());
+        let mut cmd = match &self.opts.netns {
+            Some((name, _)) => {
+                // `ip netns exec` execs mariadbd itself: the child's pid is the server's.
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", name]).arg(mariadbd_path());
+                cmd
+            }
+            None => Command::new(mariadbd_path()),
+        };
         cmd.arg("--no-defaults");
         if running_as_root() {
             cmd.arg("--user=root");
         }
         cmd.arg(format!("--datadir={}", datadir.display()))
             .arg(format!("--port={}", self.port))
-            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--bind-address={}", self.host()))
             .arg(format!("--socket={}", self.socket_path().display()))
             .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", log_path.display()))
@@ -314,7 +334,10 @@ impl MariaDb {
             }
             // mariadbd binds TCP before the socket and exits if TCP fails, so once the socket
             // answers while our child lives, the port is ours; the query over TCP confirms it.
-            if UnixStream::connect(self.socket_path()).is_ok() && self.answers_over_tcp() {
+            if UnixStream::connect(self.socket_path()).is_ok()
+                && self.admits_root_from_its_network()
+                && self.answers_over_tcp()
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -328,10 +351,23 @@ impl MariaDb {
         }
     }
 
+    /// In a namespace, clients come from the link's other end, not from loopback (which the
+    /// installed `root@localhost` covers): root may connect from anywhere there.
+    fn admits_root_from_its_network(&self) -> bool {
+        self.opts.netns.is_none()
+            || self
+                .client()
+                .run_sql(
+                    "SET sql_log_bin = 0; CREATE USER IF NOT EXISTS root@'%'; \
+                     GRANT ALL PRIVILEGES ON *.* TO root@'%' WITH GRANT OPTION",
+                )
+                .success()
+    }
+
     /// Whether `select @@socket` over TCP reaches this very server.
     fn answers_over_tcp(&self) -> bool {
         let out = MariadbClient::new()
-            .host_port("127.0.0.1", self.port)
+            .host_port(self.host(), self.port)
             .args(["--batch", "--skip-column-names", "--connect-timeout=2"])
             .timeout(Duration::from_secs(10))
             .run_sql("select @@socket");
