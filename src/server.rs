@@ -17,7 +17,8 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
-use crate::protocol::Socket;
+use crate::protocol::greeting::refuse_after_greeting;
+use crate::protocol::{PacketStream, Socket};
 use crate::session::{ProxyContext, serve_client};
 
 /// How long running sessions get to finish after shutdown was requested.
@@ -114,6 +115,34 @@ impl Listeners {
     }
 }
 
+/// MariaDB's code for a connection over `max_connections`.
+const ER_CON_COUNT_ERROR: u16 = 1040;
+/// The version a refused client is greeted with: no target was asked for its own.
+const REFUSAL_VERSION: &str = "5.5.5-10.11.0-replaygate";
+
+/// Answers a client over `proxy.max_connections` as a server does (`ERROR 1040 (08004): Too
+/// many connections` after the handshake response), and closes. In its own task, with a time
+/// limit, so a client that does not read cannot hold up the accept loop.
+fn refuse_over_limit(client: Socket, peer: String, limit: usize) {
+    metrics::counter!("replaygate_connections_refused_total", "reason" => "max_connections")
+        .increment(1);
+    warn!(client = %peer, limit, "refused a client: proxy.max_connections sessions are open");
+    let message = format!("Too many connections (replaygate serves {limit}: --max-connections)");
+    tokio::spawn(async move {
+        // Room for any handshake response (connection attributes included).
+        let mut stream = PacketStream::new(client, 64 * 1024);
+        let refused = refuse_after_greeting(
+            &mut stream,
+            REFUSAL_VERSION,
+            ER_CON_COUNT_ERROR,
+            b"08004",
+            &message,
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(5), refused).await;
+        stream.shutdown().await;
+    });
+}
+
 /// Serves clients (as `serve`: each one a proxied session) until `shutdown` completes. `ctx` is
 /// shared with the admin endpoint, if any.
 pub async fn run(listeners: Listeners, ctx: Arc<ProxyContext>, shutdown: impl Future<Output = ()>) {
@@ -157,21 +186,18 @@ pub async fn run_with<H, F>(
     let mut next_id: u64 = 1;
     tokio::pin!(shutdown);
     loop {
-        // Wait for a free slot before accepting, so excess clients queue in the kernel's backlog
-        // instead of holding a backend connection each.
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let accepted = tokio::select! {
             accepted = listeners.accept() => accepted,
             () = &mut shutdown => break,
         };
         match accepted {
             Ok((client, peer)) => {
+                // Over the limit a client is refused at once, as the server refuses it, rather
+                // than left waiting in the backlog without a word until its connect times out.
+                let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    refuse_over_limit(client, peer, settings.max_connections);
+                    continue;
+                };
                 let id = next_id;
                 next_id += 1;
                 let ctx = Arc::clone(&ctx);

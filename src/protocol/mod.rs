@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod error;
+pub mod greeting;
 pub mod handshake;
 pub mod packet_stream;
 pub mod reply;

@@ -2,17 +2,14 @@
 //! the one account replicas use (`--user`, `--password-env`). A wrong password gets the
 //! server's own ERR 1045.
 
-use std::io::Read;
-
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakeResponse};
 use mysql_common::proto::MySerialize;
 
+use crate::protocol::greeting::{NATIVE, capabilities, greeting, scramble};
 use crate::protocol::reply::{err_packet, ok_packet};
 use crate::protocol::{PacketStream, ProtocolError, Socket};
-
-const NATIVE: &[u8] = b"mysql_native_password";
 
 /// The account replicas authenticate as.
 #[derive(Clone)]
@@ -35,60 +32,6 @@ impl std::fmt::Debug for Account {
             )
             .finish()
     }
-}
-
-/// What the server side offers: no TLS, no compression, EOF-terminated result sets.
-fn capabilities() -> CapabilityFlags {
-    CapabilityFlags::CLIENT_LONG_PASSWORD
-        | CapabilityFlags::CLIENT_LONG_FLAG
-        | CapabilityFlags::CLIENT_CONNECT_WITH_DB
-        | CapabilityFlags::CLIENT_PROTOCOL_41
-        | CapabilityFlags::CLIENT_TRANSACTIONS
-        | CapabilityFlags::CLIENT_SECURE_CONNECTION
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
-}
-
-/// 20 printable random bytes (a scramble must hold no NUL: it is NUL-terminated on the wire).
-fn scramble() -> [u8; 20] {
-    let mut bytes = [0u8; 20];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_err()
-    {
-        // No randomness device: the clock's nanoseconds still make each scramble differ.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (nanos >> (i % 16 * 8)) as u8 ^ (i as u8).wrapping_mul(37);
-        }
-    }
-    bytes.map(|b| b % 94 + 33)
-}
-
-/// The initial handshake packet (protocol 10): the scramble in its two parts, the second
-/// NUL-terminated, and `mysql_native_password` as the plugin.
-fn greeting(version: &str, connection_id: u32, scramble: &[u8; 20]) -> Vec<u8> {
-    let caps = capabilities().bits();
-    let mut p = vec![10];
-    p.extend_from_slice(version.as_bytes());
-    p.push(0);
-    p.extend_from_slice(&connection_id.to_le_bytes());
-    p.extend_from_slice(&scramble[..8]);
-    p.push(0);
-    p.extend_from_slice(&(caps as u16).to_le_bytes());
-    p.push(45); // utf8mb4_general_ci
-    p.extend_from_slice(&StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits().to_le_bytes());
-    p.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
-    p.push(21);
-    p.extend_from_slice(&[0; 10]);
-    p.extend_from_slice(&scramble[8..]);
-    p.push(0);
-    p.extend_from_slice(NATIVE);
-    p.push(0);
-    p
 }
 
 /// Greets the client and checks its credentials. `Ok(Some(user))` once the client is in (the
