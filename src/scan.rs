@@ -17,7 +17,7 @@ use crate::policy::{Action, Policy};
 use crate::session::guard::Guard;
 use crate::session::state::{SessionState, StreamPosition};
 use crate::sql::{
-    LexOptions, StatementKind, escape_for_message, leading_event_header, session_effects,
+    LexOptions, MultiByte, StatementKind, escape_for_message, leading_event_header, session_effects,
 };
 
 /// How many characters of a statement a finding shows.
@@ -178,7 +178,13 @@ impl<'p> Scanner<'p> {
             if let Some(header) = leading_event_header(text) {
                 state.observe_header(&header);
             }
-            let judgement = guard.judge(text, state.event.as_ref(), &state, self.policy, &self.lex);
+            // Read in the stream's own session settings, as the server would read it.
+            let lex = LexOptions {
+                no_backslash_escapes: state.no_backslash_escapes,
+                multi_byte: MultiByte::for_charset(&state.charset),
+                ..self.lex
+            };
+            let judgement = guard.judge(text, state.event.as_ref(), &state, self.policy, &lex);
             if let Some(origin) = judgement.origin {
                 let c = &judgement.classification;
                 let shape = restores.entry(origin).or_default();
@@ -221,7 +227,7 @@ impl<'p> Scanner<'p> {
                     | StatementKind::Other
                     | StatementKind::Unparsable
             ) {
-                for effect in session_effects(text, &self.lex) {
+                for effect in session_effects(text, &lex) {
                     state.apply(&effect, |_| None);
                 }
             }

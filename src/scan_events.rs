@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::{FINDING_PREVIEW_CHARS, Finding, RestoreShape, ScanError, Scanner, Severity};
 use crate::binlog::{BinlogFile, EventData, FileError, OwnedTableMap};
 use crate::policy::{Action, RowsContext, StatementContext, Verdict};
-use crate::sql::{LexOptions, classify, escape_for_message};
+use crate::sql::{LexOptions, MultiByte, classify, escape_for_message};
 
 /// The event time as `mariadb-binlog` prints it (`YYMMDD HH:MM:SS`, here in UTC).
 fn event_time(timestamp: u32) -> String {
@@ -163,6 +163,11 @@ impl Scanner<'_> {
                     self.summary.statements += 1;
                     let lex = LexOptions {
                         is_mariadb: item.format.is_mariadb(),
+                        multi_byte: q
+                            .status
+                            .charset
+                            .as_ref()
+                            .and_then(|c| MultiByte::for_collation_id(c.client)),
                         ..self.lex
                     };
                     let c = classify(&q.query, &lex);

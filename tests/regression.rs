@@ -52,3 +52,31 @@ fn a_busy_polled_session_reads_the_next_statement_after_an_idle_wait() {
         );
     }
 }
+
+/// In the charsets whose multi-byte characters can end in a backslash byte (sjis, cp932, gbk,
+/// gb18030, big5), the guard read `'表'` (sjis 95 5C) byte by byte: a string whose closing
+/// quote was escaped, running on to the end of the query. A `DROP DATABASE` behind it in the
+/// same COM_QUERY was taken for part of a SELECT's string and forwarded unjudged; the server,
+/// reading sjis, dropped the database.
+#[test]
+fn a_drop_behind_a_multi_byte_character_ending_in_a_backslash_is_judged() {
+    let target = MariaDb::start();
+    target.sql("CREATE DATABASE app");
+    let proxy = Replaygate::start(&target.tcp_addr(), &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime.block_on(async {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::from_url(proxy.mysql_url(""))
+            .await
+            .unwrap();
+        conn.query_drop("SET NAMES sjis").await.unwrap();
+        let error = conn
+            .query_drop(&b"SELECT '\x95\x5c'; DROP DATABASE app; -- '"[..])
+            .await
+            .unwrap_err();
+        let _ = conn.disconnect().await;
+        error.to_string()
+    });
+    assert!(error.contains("halted before drop_database"), "{error}");
+    assert_eq!(target.sql("SHOW DATABASES LIKE 'app'").trim(), "app");
+}

@@ -6,7 +6,9 @@
 use crate::binlog::{EventHeader, EventType, QueryEvent};
 use crate::policy::{Action, NO_RULE, Policy, StatementContext, Verdict};
 use crate::session::guard::is_only_comments;
-use crate::sql::{Classification, LexOptions, StatementKind, classify, escape_for_message};
+use crate::sql::{
+    Classification, LexOptions, MultiByte, StatementKind, classify, escape_for_message,
+};
 
 use super::outcome::PREVIEW_CHARS;
 
@@ -35,6 +37,11 @@ pub(super) fn judge_query(q: &QueryEvent<'_>, mut lex: LexOptions, policy: &Poli
         .status
         .sql_mode
         .is_some_and(|m| m & MODE_NO_BACKSLASH_ESCAPES != 0);
+    lex.multi_byte = q
+        .status
+        .charset
+        .as_ref()
+        .and_then(|c| MultiByte::for_collation_id(c.client));
     let classification = classify(&q.query, &lex);
     let kind = classification.kind;
     let database = q.database_name();

@@ -237,6 +237,7 @@ impl Session {
                 no_backslash_escapes: false,
                 target_version: greeting.version_number,
                 is_mariadb: greeting.is_mariadb,
+                multi_byte: None,
             },
             greeting,
             caps,

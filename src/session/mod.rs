@@ -55,7 +55,7 @@ use crate::protocol::handshake::ServerGreeting;
 use crate::protocol::reply::err_packet;
 use crate::protocol::response::{Outcome, ResponseTracker, Step};
 use crate::protocol::{PacketStream, ProtocolError, Socket};
-use crate::sql::{LexOptions, StatementKind, escape_for_message};
+use crate::sql::{LexOptions, MultiByte, StatementKind, escape_for_message};
 use crate::throttle::{Cost, Throttle, ends_transaction};
 
 /// What every session shares: the settings, facts about the target learned once, the throttle
@@ -491,6 +491,7 @@ impl Session {
     fn inspect(&self, text: &[u8]) -> QueryPlan {
         let mut lex = self.lex;
         lex.no_backslash_escapes = self.state.no_backslash_escapes;
+        lex.multi_byte = MultiByte::for_charset(&self.state.charset);
         plan_query(
             text,
             &self.state,

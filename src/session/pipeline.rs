@@ -23,10 +23,10 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use tracing::{debug, warn};
 
-use super::{Session, guard};
 use super::error::SessionError;
 use super::query::{QueryPlan, STATEMENT_PREVIEW_CHARS};
 use super::state::StreamPosition;
+use super::{Session, guard};
 use crate::config::ApplyMode;
 use crate::protocol::command::{self, ReplyShape, code};
 use crate::protocol::reply::ok_packet;

@@ -9,6 +9,7 @@
 //! `/*M!NNNNNN ... */`) the target server executes, because a `;` or a `SET` inside an
 //! executed versioned comment is real code to the server.
 
+use super::MultiByte;
 use super::encoding::is_known_charset;
 use super::token::{LexOptions, Token, TokenKind};
 
@@ -111,6 +112,9 @@ impl<'a> Lexer<'a> {
     /// End of a quoted run whose opening quote is at `open`. A doubled quote always
     /// escapes; a backslash escapes the next byte when `backslash` is set.
     fn scan_quoted(&self, open: usize, quote: u8, backslash: bool) -> (usize, bool) {
+        if let Some(charset) = self.opts.multi_byte {
+            return self.scan_quoted_multi_byte(open, quote, backslash, charset);
+        }
         let mut i = open + 1;
         loop {
             let rest = self.src.get(i..).unwrap_or_default();
@@ -132,6 +136,54 @@ impl<'a> Lexer<'a> {
                 return (at + 1, true);
             }
         }
+    }
+
+    /// [`Lexer::scan_quoted`] in a multi-byte charset: byte by byte, each multi-byte character
+    /// stepped over whole (its trail byte may be a backslash or the quote itself).
+    fn scan_quoted_multi_byte(
+        &self,
+        open: usize,
+        quote: u8,
+        backslash: bool,
+        charset: MultiByte,
+    ) -> (usize, bool) {
+        let mut i = open + 1;
+        while let Some(b) = self.byte(i) {
+            if let Some(len) = charset.char_len(self.src.get(i..).unwrap_or_default()) {
+                i += len;
+            } else if backslash && b == b'\\' {
+                if i + 1 >= self.src.len() {
+                    break;
+                }
+                i += 2;
+            } else if b != quote {
+                i += 1;
+            } else if self.byte(i + 1) == Some(quote) {
+                i += 2;
+            } else {
+                return (i + 1, true);
+            }
+        }
+        (self.src.len(), false)
+    }
+
+    /// End of an unquoted identifier (or variable name, with `also`) starting at `from`: in a
+    /// multi-byte charset a character is part of it whatever its trail byte.
+    fn scan_ident(&self, from: usize, also: impl Fn(u8) -> bool) -> usize {
+        let Some(charset) = self.opts.multi_byte else {
+            return self.scan_while(from, |b| is_ident_byte(b) || also(b));
+        };
+        let mut i = from;
+        while let Some(b) = self.byte(i) {
+            if let Some(len) = charset.char_len(self.src.get(i..).unwrap_or_default()) {
+                i += len;
+            } else if is_ident_byte(b) || also(b) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        i.min(self.src.len())
     }
 
     /// End of a comment body starting at `from` (just after the opening `/*`).
@@ -193,7 +245,7 @@ impl<'a> Lexer<'a> {
 
     fn lex_variable(&self, start: usize) -> (TokenKind, usize, bool) {
         if self.byte(start + 1) == Some(b'@') {
-            let end = self.scan_while(start + 2, |b| is_ident_byte(b) || b == b'.');
+            let end = self.scan_ident(start + 2, |b| b == b'.');
             return (TokenKind::SystemVar, end, true);
         }
         match self.byte(start + 1) {
@@ -207,7 +259,7 @@ impl<'a> Lexer<'a> {
                 (TokenKind::UserVar, end, terminated)
             }
             _ => {
-                let end = self.scan_while(start + 1, |b| is_ident_byte(b) || b == b'.');
+                let end = self.scan_ident(start + 1, |b| b == b'.');
                 (TokenKind::UserVar, end, true)
             }
         }
@@ -251,7 +303,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_word(&self, start: usize) -> (TokenKind, usize, bool) {
-        let end = self.scan_while(start, is_ident_byte);
+        let end = self.scan_ident(start, |_| false);
         let word = self.src.get(start..end).unwrap_or_default();
         let kind = match word.split_first() {
             Some((b'_', charset)) if is_known_charset(charset) => TokenKind::Introducer,
@@ -361,12 +413,14 @@ mod tests {
         no_backslash_escapes: false,
         target_version: 50744,
         is_mariadb: false,
+        multi_byte: None,
     };
 
     const NO_BACKSLASH: LexOptions = LexOptions {
         no_backslash_escapes: true,
         target_version: 101100,
         is_mariadb: true,
+        multi_byte: None,
     };
 
     /// Non-whitespace tokens as `Kind(text)`, space-separated; `!` marks unterminated ones.

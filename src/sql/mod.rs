@@ -20,6 +20,7 @@ pub mod classify;
 pub mod encoding;
 pub mod event_header;
 pub mod lexer;
+pub mod multi_byte;
 mod set_statement;
 pub mod split;
 pub mod statement;
@@ -31,6 +32,7 @@ pub use encoding::{
 };
 pub use event_header::{EventHeader, after_leading_comments, leading_event_header};
 pub use lexer::Lexer;
+pub use multi_byte::MultiByte;
 pub use split::split_statements;
 pub use statement::{SessionEffect, SetValue, session_effects};
 pub use token::{LexOptions, Token, TokenKind};
@@ -106,6 +108,7 @@ mod tests {
                 no_backslash_escapes: true,
                 target_version: 50744,
                 is_mariadb: false,
+                multi_byte: None,
             },
         ] {
             let mut covered = 0;

@@ -54,6 +54,7 @@ fn push_trimmed(text: &[u8], piece: Range<usize>, out: &mut Vec<Range<usize>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::MultiByte;
 
     fn split_with<'a>(text: &'a str, opts: &LexOptions) -> Vec<&'a str> {
         split_statements(text.as_bytes(), opts)
@@ -170,5 +171,36 @@ mod tests {
         let text = b"INSERT INTO t VALUES (_binary'\xff;\x00');SELECT '\xe9'";
         let ranges = split_statements(text, &LexOptions::default());
         assert_eq!(ranges, vec![0..35, 36..text.len()]);
+    }
+
+    #[test]
+    fn a_multi_byte_character_ending_in_a_backslash_does_not_escape_the_quote() {
+        // 表 in sjis is 95 5C: to the server `'表'` is a closed string and the DROP is a
+        // statement of its own; read byte by byte it would be inside the string.
+        let text = b"SELECT '\x95\x5c'; DROP DATABASE app; -- '";
+        let bytewise = split_statements(text, &LexOptions::default());
+        assert_eq!(bytewise.len(), 1);
+        for charset in ["sjis", "cp932", "gbk", "gb18030"] {
+            let opts = LexOptions {
+                multi_byte: MultiByte::for_charset(charset),
+                ..LexOptions::default()
+            };
+            let pieces: Vec<&[u8]> = split_statements(text, &opts)
+                .into_iter()
+                .map(|r| &text[r])
+                .collect();
+            assert_eq!(
+                pieces,
+                [&b"SELECT '\x95\x5c'"[..], b"DROP DATABASE app", b"-- '"],
+                "{charset}"
+            );
+        }
+        // A backtick as a trail byte does not end a quoted identifier (sjis 88 60).
+        let opts = LexOptions {
+            multi_byte: Some(MultiByte::Sjis),
+            ..LexOptions::default()
+        };
+        let text = b"SELECT `a\x88\x60b`; SELECT 2";
+        assert_eq!(split_statements(text, &opts), vec![0..13, 15..text.len()]);
     }
 }

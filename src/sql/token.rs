@@ -18,6 +18,9 @@ pub struct LexOptions {
     pub target_version: u32,
     /// The target is MariaDB (executes `/*M!` comments, skips MySQL `/*!50700`..`/*!99999`).
     pub is_mariadb: bool,
+    /// The statement's charset has multi-byte characters whose trail byte can read as ASCII
+    /// (`\`, `` ` ``): they are read as units, as the server reads them.
+    pub multi_byte: Option<super::MultiByte>,
 }
 
 impl Default for LexOptions {
@@ -26,6 +29,7 @@ impl Default for LexOptions {
             no_backslash_escapes: false,
             target_version: 101100,
             is_mariadb: true,
+            multi_byte: None,
         }
     }
 }

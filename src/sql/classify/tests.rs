@@ -193,6 +193,7 @@ fn random_and_truncated_input_never_panics() {
             no_backslash_escapes: true,
             target_version: 50744,
             is_mariadb: false,
+            multi_byte: None,
         },
     ];
     for _ in 0..2500 {
