@@ -133,6 +133,7 @@ pub struct ProxySection {
     pub max_packet_bytes: Option<usize>,
     pub connect_timeout_secs: Option<u64>,
     pub target_dead_after_secs: Option<u64>,
+    pub reply_timeout_secs: Option<u64>,
     pub apply_mode: Option<ApplyMode>,
 }
 
@@ -228,6 +229,8 @@ pub struct Settings {
     /// How long the target's network may stay silent before the connection counts as dead
     /// (`None`: the kernel's own keepalive and retransmission limits).
     pub target_dead_after: Option<Duration>,
+    /// How long a reply the target owes may take to start arriving (`None`: no limit).
+    pub reply_timeout: Option<Duration>,
     /// Whether statements inside transactions are pipelined to the target.
     pub apply_mode: ApplyMode,
     pub charset: CharsetSettings,
@@ -264,6 +267,7 @@ pub struct Overrides {
     pub target: Option<String>,
     pub max_connections: Option<usize>,
     pub target_dead_after_secs: Option<u64>,
+    pub reply_timeout_secs: Option<u64>,
     pub charset_mode: Option<CharsetMode>,
     pub charset: Option<String>,
     pub collation: Option<String>,
@@ -460,6 +464,11 @@ impl ConfigFile {
             )
             .filter(|&secs| secs > 0)
             .map(Duration::from_secs),
+            reply_timeout: cli
+                .reply_timeout_secs
+                .or(self.proxy.reply_timeout_secs)
+                .filter(|&secs| secs > 0)
+                .map(Duration::from_secs),
             apply_mode: cli
                 .apply_mode
                 .or(self.proxy.apply_mode)

@@ -232,3 +232,26 @@ fn a_silent_target_is_given_up_on_after_30_seconds_unless_told_otherwise() {
     // 0: the kernel's own limits.
     assert_eq!(resolve(file, Some(0)), None);
 }
+
+#[test]
+fn replies_are_waited_for_as_long_as_they_take_unless_a_limit_is_set() {
+    let resolve = |cli: Option<u64>| {
+        let overrides = Overrides {
+            reply_timeout_secs: cli,
+            ..Overrides::default()
+        };
+        ConfigFile::parse("[proxy]\nreply_timeout_secs = 600\n")
+            .unwrap()
+            .resolve(overrides)
+            .unwrap()
+            .reply_timeout
+    };
+    assert_eq!(resolve(None), Some(Duration::from_secs(600)));
+    assert_eq!(resolve(Some(5)), Some(Duration::from_secs(5)));
+    assert_eq!(resolve(Some(0)), None);
+    let default = ConfigFile::parse("").unwrap();
+    assert_eq!(
+        default.resolve(Overrides::default()).unwrap().reply_timeout,
+        None
+    );
+}

@@ -7,6 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use support::client::send_line;
+use support::process::send_signal;
 use support::proxy::Replaygate;
 use support::server::MariaDb;
 
@@ -307,4 +309,59 @@ fn an_idle_session_the_target_closes_closes_like_the_servers_own() {
     }
     let log = proxy.log();
     assert!(log.contains("the target closed this idle session"), "{log}");
+}
+
+/// A target whose network is alive but whose server answers nothing (stopped, wedged): with
+/// `--reply-timeout` the session ends with an error that says so and names the last statement
+/// acknowledged; the target, once it runs again, finds the connection gone and rolls back.
+#[test]
+fn a_target_that_stops_answering_is_given_up_on_after_the_reply_timeout() {
+    let target = MariaDb::start();
+    target.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB; \
+         INSERT INTO d.t VALUES (0)",
+    );
+    let proxy = Replaygate::start(&target.tcp_addr(), &["--reply-timeout", "2"]);
+    let mut client = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .database("d")
+        .spawn();
+    send_line(&mut client, "BEGIN; INSERT INTO t VALUES (1);");
+    let open = "SELECT COUNT(*) FROM information_schema.INNODB_TRX";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.sql(open).trim() != "1" {
+        assert!(Instant::now() < deadline, "the transaction never started");
+        // INNODB_TRX is a cache refreshed only when not read for 0.1 s: poll slower than that.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let pid = target.pid().unwrap();
+    send_signal(pid, "STOP");
+    let stopped = Instant::now();
+    send_line(&mut client, "INSERT INTO t VALUES (2);");
+    let output = client.wait_with_output().unwrap();
+    let waited = stopped.elapsed();
+    send_signal(pid, "CONT");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(
+            "lost the connection to the target (it sent no reply for 2s while its network \
+             was alive, proxy.reply_timeout_secs"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("INSERT INTO t VALUES (1)"), "{stderr}");
+    assert!(waited < Duration::from_secs(15), "gave up after {waited:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.sql(open).trim() != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the transaction was never rolled back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(target.sql("SELECT COUNT(*) FROM d.t").trim(), "1");
 }

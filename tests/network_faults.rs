@@ -117,7 +117,8 @@ fn wait_for(server: &MariaDb, sql: &str, want: &str, limit: Duration) {
             Instant::now() < deadline,
             "{sql}: {got:?} after {limit:?}, want {want:?}"
         );
-        thread::sleep(Duration::from_millis(100));
+        // INNODB_TRX is a cache refreshed only when not read for 0.1 s: poll slower than that.
+        thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -183,6 +183,11 @@ pub struct ServeArgs {
     /// closing). 0: the kernel's defaults (hours) [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub target_dead_after: Option<u64>,
+    /// Give up on a target that sends no byte of a reply for this long while its network is
+    /// alive (a stopped or wedged server). Off by default: a long ALTER is a long wait
+    /// [default: 0, no limit].
+    #[arg(long, value_name = "SECONDS")]
+    pub reply_timeout: Option<u64>,
     /// pin: sessions start in --charset whatever the client declared; honor: keep the client's.
     #[arg(long, value_enum)]
     pub charset_mode: Option<CharsetMode>,
@@ -268,6 +273,7 @@ impl ServeArgs {
             target: self.target.clone(),
             max_connections: self.max_connections,
             target_dead_after_secs: self.target_dead_after,
+            reply_timeout_secs: self.reply_timeout,
             charset_mode: self.charset_mode,
             charset: self.charset.clone(),
             collation: self.collation.clone(),

@@ -21,6 +21,9 @@ pub enum ProtocolError {
     /// A packet was larger than the configured limit.
     #[error("packet larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// A read got no byte within the stream's read timeout.
+    #[error("no reply within {}s", after.as_secs())]
+    ReadTimedOut { after: std::time::Duration },
     /// A packet that cannot be what the protocol says comes next.
     #[error("malformed {what} packet")]
     Malformed { what: &'static str },

@@ -40,6 +40,8 @@ pub struct PacketStream<S> {
     /// Where polled reads land (allocated once, when polling is switched on: zeroing a fresh
     /// buffer on every wait would cost more than the read).
     poll_buf: Vec<u8>,
+    /// The longest a packet read waits for bytes (see [`Self::set_read_timeout`]).
+    read_timeout: Option<Duration>,
 }
 
 impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
@@ -55,7 +57,15 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
             max_packet,
             poll_before_park: Duration::ZERO,
             poll_buf: Vec::new(),
+            read_timeout: None,
         }
+    }
+
+    /// A packet read that gets no byte for `limit` fails with [`ProtocolError::ReadTimedOut`]
+    /// (`None`: waits as long as it takes). For a peer that owes an answer, not for one that may
+    /// stay silent (a primary between events): only packet reads are timed.
+    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+        self.read_timeout = limit;
     }
 
     /// When a read finds nothing buffered, keep asking the socket for up to `window` (spinning
@@ -114,7 +124,14 @@ impl<S: AsyncRead + AsyncWrite + ReadNow + Unpin> PacketStream<S> {
                     if self.read_buf.capacity() - self.read_buf.len() < 8 * 1024 {
                         self.read_buf.reserve(64 * 1024);
                     }
-                    if self.io.read_buf(&mut self.read_buf).await? == 0 {
+                    let read = self.io.read_buf(&mut self.read_buf);
+                    let got = match self.read_timeout {
+                        Some(after) => tokio::time::timeout(after, read)
+                            .await
+                            .map_err(|_| ProtocolError::ReadTimedOut { after })??,
+                        None => read.await?,
+                    };
+                    if got == 0 {
                         let mid_packet = started
                             || !self.read_buf.is_empty()
                             || !matches!(self.decoder, ChunkDecoder::Idle);

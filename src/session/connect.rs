@@ -83,6 +83,7 @@ impl Session {
         };
         let mut backend = PacketStream::new(backend, usize::MAX);
         backend.set_poll_before_park(settings.busy_poll);
+        backend.set_read_timeout(settings.reply_timeout);
 
         // The greeting (or an ERR such as "too many connections", relayed as is).
         let mut greeting_packet = backend
@@ -166,7 +167,10 @@ impl Session {
             if greeting.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
                 backend =
                     match tls::connect_target(backend, &mut hello_packet, target_tls, leg).await {
-                        Ok(backend) => backend,
+                        Ok(mut backend) => {
+                            backend.set_read_timeout(settings.reply_timeout);
+                            backend
+                        }
                         Err(Ok(reason)) => return refuse_for_target_tls(client, reason).await,
                         Err(Err(e)) => return Err(e),
                     };

@@ -700,6 +700,11 @@ impl Session {
                             after.as_secs()
                         )
                     }
+                    (SessionError::Backend(ProtocolError::ReadTimedOut { after }), _) => format!(
+                        "it sent no reply for {}s while its network was alive, \
+                         proxy.reply_timeout_secs: a stopped or wedged server",
+                        after.as_secs()
+                    ),
                     _ => error.to_string(),
                 };
                 let message = format!(

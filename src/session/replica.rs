@@ -157,6 +157,8 @@ impl Session {
         );
         self.queue(&packet).await?;
         self.backend.flush().await.map_err(SessionError::Backend)?;
+        // A primary is silent between events for as long as it has none to send.
+        self.backend.set_read_timeout(None);
         let end = relay::relay(
             &mut self.client,
             &mut self.backend,
