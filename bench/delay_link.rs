@@ -29,7 +29,11 @@ impl DelayLink {
                 for stream in [&client, &server] {
                     stream.set_nodelay(true).unwrap();
                 }
-                pipe(client.try_clone().unwrap(), server.try_clone().unwrap(), rtt / 2);
+                pipe(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    rtt / 2,
+                );
                 pipe(server, client, rtt / 2);
             }
         });
@@ -47,7 +51,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }

@@ -38,7 +38,10 @@ const ROWS_PER_TRANSACTION: usize = 20;
 
 fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
-    let transactions = env_or("REPLAYGATE_BENCH_TRANSACTIONS", if smoke { 10 } else { 200 });
+    let transactions = env_or(
+        "REPLAYGATE_BENCH_TRANSACTIONS",
+        if smoke { 10 } else { 200 },
+    );
     let rounds = env_or("REPLAYGATE_BENCH_ROUNDS", if smoke { 1 } else { 3 }).max(1);
     let rtts: &[u64] = if smoke { &[1] } else { &[1, 10] };
     eprintln!("latency bench: {transactions} transactions, {rounds} rounds, RTT {rtts:?} ms");
@@ -55,7 +58,11 @@ fn main() {
         let behind_link = format!("127.0.0.1:{}", link.port);
         let sync = Replaygate::start(&behind_link, &["--apply-mode", "sync"]);
         let pipelined = Replaygate::start(&behind_link, &["--apply-mode", "pipelined"]);
-        let routes = [("direct", link.port), ("sync", sync.port()), ("pipelined", pipelined.port())];
+        let routes = [
+            ("direct", link.port),
+            ("sync", sync.port()),
+            ("pipelined", pipelined.port()),
+        ];
         let mut seconds = vec![Vec::new(); routes.len()];
         for round in 0..rounds {
             for (i, (name, port)) in routes.iter().enumerate() {
@@ -68,7 +75,11 @@ fn main() {
                     .run_with_stdin(&stream)
                     .assert_success();
                 let took = started.elapsed().as_secs_f64();
-                assert_eq!(checksums(&target, "app"), expected, "{name}: a wrong replay");
+                assert_eq!(
+                    checksums(&target, "app"),
+                    expected,
+                    "{name}: a wrong replay"
+                );
                 eprintln!("RTT {rtt_ms} ms, round {round}, {name}: {took:.2}s");
                 seconds[i].push(took);
             }

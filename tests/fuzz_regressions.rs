@@ -103,3 +103,46 @@ fn a_greeting_version_with_a_non_ascii_digit_is_read_as_far_as_it_goes() {
     assert!(parsed.is_mariadb);
     assert_eq!(parsed.version_number, 101119);
 }
+
+/// `event_guard`, a panic: a format description whose server version is a ten-digit number
+/// (`4294967295.1.1`) overflowed `major * 10000` where the guard sets the lexer's target
+/// version. Versions are now clamped part by part; the stream goes on being judged.
+#[test]
+fn a_format_description_with_an_absurd_version_is_passed_on_not_a_panic() {
+    use bytes::BytesMut;
+    use replaygate::binlog::event_type::EventType;
+    use replaygate::binlog::{ChecksumAlg, write};
+    use replaygate::policy::Policy;
+    use replaygate::replication::{EventGuard, GuardSettings, Output};
+
+    let mut body = 4u16.to_le_bytes().to_vec();
+    let mut version = b"4294967295.1.1-MariaDB-log".to_vec();
+    version.resize(50, 0);
+    body.extend_from_slice(&version);
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.push(19);
+    body.extend_from_slice(&[0; 171]);
+    body.push(ChecksumAlg::Off.byte());
+    let event = write::event(
+        EventType::FORMAT_DESCRIPTION,
+        1,
+        0,
+        4,
+        0,
+        &body,
+        ChecksumAlg::Off,
+    );
+    let mut packet = BytesMut::from(&[0u8][..]);
+    packet.extend_from_slice(&event);
+
+    let settings = GuardSettings {
+        hold_bytes: 1 << 20,
+        journal: false,
+        mariadb_replica: true,
+    };
+    let mut guard = EventGuard::new(settings, Default::default());
+    let mut out = Output::default();
+    guard.feed(packet, &Policy::from_config(None).unwrap(), &mut out);
+    assert!(out.halt.is_none(), "{:?}", out.halt);
+    assert_eq!(out.send.len(), 1, "the format description is passed on");
+}

@@ -145,6 +145,13 @@ pub(crate) fn version_triple(version: &str) -> (u32, u32, u32) {
     )
 }
 
+/// `major * 10000 + minor * 100 + patch`, as versioned comments count it; each part clamped,
+/// so that a malformed version (a number of ten digits) cannot overflow.
+pub(crate) fn version_number(version: &str) -> u32 {
+    let (major, minor, patch) = version_triple(version);
+    major.min(999) * 10_000 + minor.min(99) * 100 + patch.min(99)
+}
+
 /// Checksums arrived in MySQL 5.6.1 and MariaDB 5.3.
 fn supports_checksums(version: &str) -> bool {
     let v = version_triple(version);

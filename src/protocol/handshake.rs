@@ -104,8 +104,7 @@ fn version_number(version: &str, is_mariadb: bool) -> u32 {
         Some(own) if is_mariadb => own,
         _ => version,
     };
-    let (major, minor, patch) = crate::binlog::format::version_triple(own);
-    major.min(999) * 10000 + minor.min(99) * 100 + patch.min(99)
+    crate::binlog::format::version_number(own)
 }
 
 /// What the client's handshake response asked for.

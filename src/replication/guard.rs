@@ -175,9 +175,8 @@ impl EventGuard {
         match seen {
             Seen::Heartbeat => out.send.push(packet),
             Seen::Format(format) => {
-                let (major, minor, patch) =
-                    crate::binlog::format::version_triple(&format.server_version);
-                self.lex.target_version = major * 10_000 + minor * 100 + patch;
+                self.lex.target_version =
+                    crate::binlog::format::version_number(&format.server_version);
                 self.lex.is_mariadb = format.is_mariadb();
                 self.format = Arc::new(format);
                 self.pass(packet, out);
