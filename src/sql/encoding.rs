@@ -197,10 +197,16 @@ fn first_invalid_utf8(bytes: &[u8]) -> Option<InvalidBytes> {
     Some(InvalidBytes { offset, len })
 }
 
-/// `text` as a quoted SQL string literal for statements replaygate writes itself: quotes
-/// doubled, backslashes escaped (as the server reads them without NO_BACKSLASH_ESCAPES).
+/// `text` as an SQL string literal for statements replaygate writes itself, read the same in
+/// every sql_mode: quotes doubled; text with a backslash as a hex literal, since a backslash
+/// is an escape or an ordinary byte depending on NO_BACKSLASH_ESCAPES, which the stream may
+/// have turned on in the very session these statements run in.
 pub fn string_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    if text.contains('\\') {
+        let hex: String = text.bytes().map(|b| format!("{b:02X}")).collect();
+        return format!("X'{hex}'");
+    }
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Renders the first `max_chars` characters of `stmt` for an error message: valid UTF-8
@@ -396,5 +402,12 @@ mod tests {
         assert_eq!(escape_for_message(b"abc", 0), "…");
         assert_eq!(escape_for_message(b"", 0), "");
         assert_eq!(escape_for_message("\u{85}".as_bytes(), 5), "\\u{85}");
+    }
+
+    #[test]
+    fn literals_read_the_same_whatever_no_backslash_escapes_says() {
+        assert_eq!(string_literal("it's"), "'it''s'");
+        assert_eq!(string_literal(r"a\'b"), "X'615C2762'");
+        assert_eq!(string_literal("日"), "'日'");
     }
 }
