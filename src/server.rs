@@ -179,7 +179,8 @@ pub async fn run_with<H, F>(
     let adaptive = settings.adaptive.clone().map(|adaptive| {
         let throttle = Arc::clone(&ctx.throttle);
         let target = settings.target.clone();
-        tokio::spawn(crate::adaptive::run(throttle, target, adaptive))
+        let tls = settings.tls.target.clone();
+        tokio::spawn(crate::adaptive::run(throttle, target, tls, adaptive))
     });
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut sessions = JoinSet::new();

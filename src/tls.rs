@@ -108,6 +108,8 @@ pub struct TargetTls {
     pub required: bool,
     pub connector: TlsConnector,
     pub name: ServerName<'static>,
+    /// The CA file the connector trusts: control connections (mysql_async) load it too.
+    pub ca: PathBuf,
 }
 
 /// Validated TLS settings.
@@ -190,6 +192,7 @@ impl TlsSection {
                     required: mode == TargetTlsMode::Required,
                     connector: connector(&ca)?,
                     name,
+                    ca,
                 })
             }
         };

@@ -188,3 +188,33 @@ fn the_charset_incident_through_both_tls_legs_stays_byte_identical() {
         .assert_success();
     assert_eq!(fingerprint(&target), fingerprint(&source));
 }
+
+/// replaygate's own control connections (here the consistency checks) follow `--target-tls`
+/// too: a target that refuses clear text (`require_secure_transport`) still answers them.
+#[test]
+fn consistency_checks_reach_a_target_that_requires_tls() {
+    let certs = Certificates::new();
+    let target = tls_server(&certs, &["--require-secure-transport=ON"]);
+    target.sql("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY)");
+    let proxy = tls_proxy(
+        &target,
+        &certs,
+        &[
+            "--target-tls",
+            "required",
+            "--check-sql",
+            "SELECT COUNT(*) >= 0 FROM app.t",
+            "--check-every",
+            "1",
+        ],
+    );
+    tls_client(&proxy, &target, &certs)
+        .run_with_stdin(b"BEGIN; INSERT INTO app.t VALUES (1); COMMIT;\nBEGIN; INSERT INTO app.t VALUES (2); COMMIT;\n")
+        .assert_success();
+    assert_eq!(target.sql("SELECT COUNT(*) FROM app.t").trim(), "2");
+    assert!(
+        proxy.log().contains("consistency checks passed"),
+        "{}",
+        proxy.log()
+    );
+}

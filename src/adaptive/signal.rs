@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
+
+use crate::control::TargetControl;
 
 /// Errors of a control connection (logged and retried, never fatal).
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +34,15 @@ pub(super) enum TargetProbe {
 #[derive(Debug)]
 pub(super) struct TargetSignal {
     probe: TargetProbe,
-    opts: Opts,
+    control: TargetControl,
     conn: Option<Conn>,
 }
 
 impl TargetSignal {
-    pub fn new(probe: TargetProbe, opts: Opts) -> Self {
+    pub fn new(probe: TargetProbe, control: TargetControl) -> Self {
         Self {
             probe,
-            opts,
+            control,
             conn: None,
         }
     }
@@ -51,7 +53,7 @@ impl TargetSignal {
         let reading = tokio::time::timeout(timeout, async {
             let conn = match &mut self.conn {
                 Some(conn) => conn,
-                None => self.conn.insert(Conn::new(self.opts.clone()).await?),
+                None => self.conn.insert(self.control.connect().await?),
             };
             read_signal(conn, &self.probe).await
         })

@@ -16,8 +16,9 @@ use super::replica::{Replicas, combined};
 use super::signal::{ReadError, TargetProbe, TargetSignal};
 use super::{AdaptiveSettings, AdaptiveState, AdaptiveStatus, Controller, Decision, Signal};
 use crate::config::Target;
-use crate::control::opts;
+use crate::control::TargetControl;
 use crate::throttle::{Abort, Throttle};
+use crate::tls::TargetTls;
 
 /// Where the signal is read.
 #[derive(Debug)]
@@ -37,20 +38,23 @@ enum Reading {
 }
 
 /// The control task: runs until aborted (at shutdown).
-pub async fn run(throttle: Arc<Throttle>, target: Target, settings: AdaptiveSettings) {
+pub async fn run(
+    throttle: Arc<Throttle>,
+    target: Target,
+    tls: Option<TargetTls>,
+    settings: AdaptiveSettings,
+) {
     let password = settings.password.as_deref();
+    let control = TargetControl::new(&target, &settings.user, password, tls.as_ref());
     let mut source = match (&settings.signal, &settings.query) {
         (Signal::ReplicaLag, _) => {
             Source::Replicas(Replicas::new(&settings.replicas, &settings.user, password))
         }
         (Signal::Query, Some(query)) => Source::Target(TargetSignal::new(
             TargetProbe::Query(query.clone()),
-            opts(&target, &settings.user, password),
+            control,
         )),
-        _ => Source::Target(TargetSignal::new(
-            TargetProbe::ThreadsRunning,
-            opts(&target, &settings.user, password),
-        )),
+        _ => Source::Target(TargetSignal::new(TargetProbe::ThreadsRunning, control)),
     };
     let signal = settings.signal.as_str();
     let mut controller = Controller::new(settings.limits);

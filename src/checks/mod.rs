@@ -13,12 +13,14 @@
 
 mod config;
 
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
 use tokio::sync::Mutex;
 
 pub use self::config::{CheckOverrides, CheckSettings, ChecksConfigError, ChecksSection};
 use crate::config::Target;
+use crate::control::TargetControl;
+use crate::tls::TargetTls;
 
 /// A check that did not pass, and what it returned instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,16 +34,16 @@ pub struct CheckFailure {
 #[derive(Debug)]
 pub struct Checker {
     settings: CheckSettings,
-    opts: Opts,
+    control: TargetControl,
     conn: Mutex<Option<Conn>>,
 }
 
 impl Checker {
-    pub fn new(settings: CheckSettings, target: &Target) -> Self {
-        let opts = crate::control::opts(target, &settings.user, settings.password.as_deref());
+    pub fn new(settings: CheckSettings, target: &Target, tls: Option<&TargetTls>) -> Self {
+        let control = TargetControl::new(target, &settings.user, settings.password.as_deref(), tls);
         Self {
             settings,
-            opts,
+            control,
             conn: Mutex::new(None),
         }
     }
@@ -57,7 +59,7 @@ impl Checker {
             let result = tokio::time::timeout(self.settings.timeout, async {
                 let c = match &mut *conn {
                     Some(c) => c,
-                    None => conn.insert(Conn::new(self.opts.clone()).await?),
+                    None => conn.insert(self.control.connect().await?),
                 };
                 c.query_first::<mysql_async::Row, _>(query.as_str()).await
             })

@@ -83,10 +83,13 @@ pub struct ProxyContext {
 
 impl ProxyContext {
     pub fn new(settings: Arc<Settings>, journal: Option<SharedJournal>) -> Self {
-        let checks = settings
-            .checks
-            .clone()
-            .map(|c| Arc::new(crate::checks::Checker::new(c, &settings.target)));
+        let checks = settings.checks.clone().map(|c| {
+            Arc::new(crate::checks::Checker::new(
+                c,
+                &settings.target,
+                settings.tls.target.as_ref(),
+            ))
+        });
         Self {
             throttle: Arc::new(Throttle::new(settings.caps)),
             settings,
