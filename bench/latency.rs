@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use delay_link::DelayLink;
 use knobs::env_or;
-use support::client::mariadb_binlog;
 use support::proxy::Replaygate;
 use support::replication::checksums;
 use support::server::{MariaDb, ServerOptions};
@@ -113,12 +112,8 @@ fn stream(transactions: usize) -> (MariaDb, Vec<u8>) {
         }
         script.push_str("COMMIT;\n");
     }
-    source
-        .client()
-        .timeout(Duration::from_secs(600))
-        .run_with_stdin(script.as_bytes())
-        .assert_success();
-    let stream = mariadb_binlog(&[], &source.binlog_files());
+    source.run_script(&script);
+    let stream = source.binlog_dump(&[]);
     (source, stream)
 }
 

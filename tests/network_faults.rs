@@ -15,7 +15,7 @@ use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::client::{mariadb_binlog, send_line};
+use support::client::send_line;
 use support::netns::Link;
 use support::proxy::Replaygate;
 use support::replication::checksums;
@@ -43,12 +43,8 @@ fn primary_stream(transactions: usize) -> (MariaDb, Vec<u8>) {
         }
         script.push_str("COMMIT;\n");
     }
-    primary
-        .client()
-        .timeout(Duration::from_secs(300))
-        .run_with_stdin(script.as_bytes())
-        .assert_success();
-    let stream = mariadb_binlog(&[], &primary.binlog_files());
+    primary.run_script(&script);
+    let stream = primary.binlog_dump(&[]);
     (primary, stream)
 }
 

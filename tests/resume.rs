@@ -53,12 +53,8 @@ fn primary_stream(transactions: usize) -> (MariaDb, Vec<u8>) {
             script.push_str("FLUSH BINARY LOGS;\n");
         }
     }
-    primary
-        .client()
-        .timeout(Duration::from_secs(300))
-        .run_with_stdin(script.as_bytes())
-        .assert_success();
-    let stream = mariadb_binlog(&[], &primary.binlog_files());
+    primary.run_script(&script);
+    let stream = primary.binlog_dump(&[]);
     (primary, stream)
 }
 

@@ -228,6 +228,15 @@ impl MariaDb {
         self.sql("FLUSH BINARY LOGS");
     }
 
+    /// Runs an SQL script (statements on stdin, as a restore runs them), which must succeed.
+    #[track_caller]
+    pub fn run_script(&self, script: &str) {
+        self.client()
+            .timeout(Duration::from_secs(600))
+            .run_with_stdin(script.as_bytes())
+            .assert_success();
+    }
+
     /// `mariadb-binlog ARGS` over all of this server's binlog files.
     pub fn binlog_dump(&self, args: &[&str]) -> Vec<u8> {
         mariadb_binlog(args, &self.binlog_files())
