@@ -9,7 +9,6 @@
 //! `/*M!NNNNNN ... */`) the target server executes, because a `;` or a `SET` inside an
 //! executed versioned comment is real code to the server.
 
-use super::MultiByte;
 use super::encoding::is_known_charset;
 use super::token::{LexOptions, Token, TokenKind};
 
@@ -113,7 +112,7 @@ impl<'a> Lexer<'a> {
     /// escapes; a backslash escapes the next byte when `backslash` is set.
     fn scan_quoted(&self, open: usize, quote: u8, backslash: bool) -> (usize, bool) {
         if let Some(charset) = self.opts.multi_byte {
-            return self.scan_quoted_multi_byte(open, quote, backslash, charset);
+            return charset.quoted_end(self.src, open, quote, backslash);
         }
         let mut i = open + 1;
         loop {
@@ -138,52 +137,12 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// [`Lexer::scan_quoted`] in a multi-byte charset: byte by byte, each multi-byte character
-    /// stepped over whole (its trail byte may be a backslash or the quote itself).
-    fn scan_quoted_multi_byte(
-        &self,
-        open: usize,
-        quote: u8,
-        backslash: bool,
-        charset: MultiByte,
-    ) -> (usize, bool) {
-        let mut i = open + 1;
-        while let Some(b) = self.byte(i) {
-            if let Some(len) = charset.char_len(self.src.get(i..).unwrap_or_default()) {
-                i += len;
-            } else if backslash && b == b'\\' {
-                if i + 1 >= self.src.len() {
-                    break;
-                }
-                i += 2;
-            } else if b != quote {
-                i += 1;
-            } else if self.byte(i + 1) == Some(quote) {
-                i += 2;
-            } else {
-                return (i + 1, true);
-            }
-        }
-        (self.src.len(), false)
-    }
-
-    /// End of an unquoted identifier (or variable name, with `also`) starting at `from`: in a
-    /// multi-byte charset a character is part of it whatever its trail byte.
+    /// End of an unquoted identifier (or variable name, with `also`) starting at `from`.
     fn scan_ident(&self, from: usize, also: impl Fn(u8) -> bool) -> usize {
-        let Some(charset) = self.opts.multi_byte else {
-            return self.scan_while(from, |b| is_ident_byte(b) || also(b));
-        };
-        let mut i = from;
-        while let Some(b) = self.byte(i) {
-            if let Some(len) = charset.char_len(self.src.get(i..).unwrap_or_default()) {
-                i += len;
-            } else if is_ident_byte(b) || also(b) {
-                i += 1;
-            } else {
-                break;
-            }
+        match self.opts.multi_byte {
+            Some(charset) => charset.ident_end(self.src, from, |b| is_ident_byte(b) || also(b)),
+            None => self.scan_while(from, |b| is_ident_byte(b) || also(b)),
         }
-        i.min(self.src.len())
     }
 
     /// End of a comment body starting at `from` (just after the opening `/*`).

@@ -71,6 +71,55 @@ impl MultiByte {
     }
 }
 
+/// Scanning by characters, for the lexer in a multi-byte charset.
+impl MultiByte {
+    /// End of a quoted run whose opening quote is at `open` (as the lexer's own, but each
+    /// multi-byte character stepped over whole: its trail byte may be a backslash or the quote
+    /// itself); false when it runs to the end unterminated.
+    pub(super) fn quoted_end(
+        self,
+        src: &[u8],
+        open: usize,
+        quote: u8,
+        backslash: bool,
+    ) -> (usize, bool) {
+        let mut i = open + 1;
+        while let Some(&b) = src.get(i) {
+            if let Some(len) = self.char_len(src.get(i..).unwrap_or_default()) {
+                i += len;
+            } else if backslash && b == b'\\' {
+                if i + 1 >= src.len() {
+                    break;
+                }
+                i += 2;
+            } else if b != quote {
+                i += 1;
+            } else if src.get(i + 1) == Some(&quote) {
+                i += 2;
+            } else {
+                return (i + 1, true);
+            }
+        }
+        (src.len(), false)
+    }
+
+    /// End of an unquoted identifier from `from`: bytes `is_ident` accepts, and multi-byte
+    /// characters whatever their trail byte.
+    pub(super) fn ident_end(self, src: &[u8], from: usize, is_ident: impl Fn(u8) -> bool) -> usize {
+        let mut i = from;
+        while let Some(&b) = src.get(i) {
+            if let Some(len) = self.char_len(src.get(i..).unwrap_or_default()) {
+                i += len;
+            } else if is_ident(b) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        i.min(src.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
