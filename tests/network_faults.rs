@@ -10,14 +10,13 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::client::send_line;
 use support::netns::Link;
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, start_replay};
 use support::replication::checksums;
 use support::server::{MariaDb, ServerOptions};
 
@@ -63,20 +62,6 @@ fn target_behind(link: &Link) -> MariaDb {
         .to_vec(),
         ..Default::default()
     })
-}
-
-/// Pipes `stream` through the proxy with the mariadb client, as a replay does.
-fn start_replay(target: &MariaDb, proxy: &Replaygate, stream: &[u8]) -> Child {
-    let mut child = target
-        .client()
-        .host_port("127.0.0.1", proxy.port())
-        .arg("--comments")
-        .arg("--binary-mode")
-        .spawn();
-    let mut stdin = child.stdin.take().unwrap();
-    let stream = stream.to_vec();
-    thread::spawn(move || drop(stdin.write_all(&stream)));
-    child
 }
 
 /// Waits (up to `limit`) for the replay to end: its exit status and stderr.

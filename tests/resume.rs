@@ -14,12 +14,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::client::{mariadb_binlog, send_line};
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, start_replay};
 use support::server::{MariaDb, ServerOptions};
 
 const CHECKPOINT: &str = "replaygate.checkpoint";
@@ -124,21 +123,6 @@ impl Dice {
         self.0 ^= self.0 << 17;
         Duration::from_millis(range.start + self.0 % (range.end - range.start))
     }
-}
-
-/// The pipeline `... | mariadb --comments -h replaygate`, started; its stdin written from a
-/// thread (a client that dies leaves the rest unwritten).
-fn start_replay(target: &MariaDb, proxy: &Replaygate, stream: &[u8]) -> Child {
-    let mut child = target
-        .client()
-        .host_port("127.0.0.1", proxy.port())
-        .arg("--comments")
-        .arg("--binary-mode")
-        .spawn();
-    let mut stdin = child.stdin.take().unwrap();
-    let stream = stream.to_vec();
-    std::thread::spawn(move || drop(stdin.write_all(&stream)));
-    child
 }
 
 /// Waits for the replay; its exit status and stderr.

@@ -9,6 +9,7 @@
 //! when compiled elsewhere, `REPLAYGATE_BIN` at run time names it instead.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::process::{Watchdog, free_port, pid_listens_on, send_signal};
+use super::server::MariaDb;
 
 const START_ATTEMPTS: usize = 5;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -313,6 +315,22 @@ fn is_addr_in_use(log: &str) -> bool {
     log.contains("address already in use")
         || log.contains("addrinuse")
         || log.contains("os error 98")
+}
+
+/// The pipeline `... | mariadb --comments --binary-mode -h replaygate` a replay runs, started
+/// (as `target`'s client); its stdin written from a thread, so a client that dies leaves the
+/// rest unwritten instead of blocking the test.
+pub fn start_replay(target: &MariaDb, proxy: &Replaygate, stream: &[u8]) -> Child {
+    let mut child = target
+        .client()
+        .host_port("127.0.0.1", proxy.port())
+        .arg("--comments")
+        .arg("--binary-mode")
+        .spawn();
+    let mut stdin = child.stdin.take().expect("client stdin");
+    let stream = stream.to_vec();
+    thread::spawn(move || drop(stdin.write_all(&stream)));
+    child
 }
 
 /// Runs `replaygate ARGS...` for a command that ends by itself (`journal`, `scan`, `status`,
