@@ -5,8 +5,9 @@
 //! Reported per route: transactions and queries per second, p95 latency, the deadlocks sysbench
 //! retried (contention of the workload itself; any other error ends sysbench, which fails the
 //! run), and for replaygate its CPU per query and its resident
-//! memory sampled every 5 s (at the start of the run, the end and the most), which must stay
-//! flat. sysbench uses server-side prepared statements, so this is also the prepared-statement
+//! memory sampled every 5 s (at the start of the run, after a tenth of it, at the end and the
+//! most), which must stay flat from the tenth on. Its CPU is split into user space (replaygate's
+//! code, tokio, the allocator) and kernel (the socket calls relaying costs). sysbench uses server-side prepared statements, so this is also the prepared-statement
 //! path under load.
 //!
 //! Run with `cargo bench --bench load` (about 21 minutes: 10 minutes per route at 64 threads).
@@ -26,7 +27,7 @@ use std::thread;
 use std::time::Duration;
 
 use knobs::env_or;
-use support::process::{cpu_seconds, proc_status_kib};
+use support::process::{cpu_split, proc_status_kib};
 use support::proxy::Replaygate;
 use support::server::{MariaDb, ServerOptions};
 
@@ -46,6 +47,9 @@ struct Run {
 #[derive(Debug, Default)]
 struct Memory {
     start: u64,
+    /// The first sample after a tenth of the run: the sessions are connected and their
+    /// buffers grown, so from here on "flat" means flat.
+    warm: u64,
     end: u64,
     peak: u64,
 }
@@ -101,16 +105,21 @@ fn main() {
         ],
     );
     let pid = proxy.pid().unwrap();
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = cpu_split(pid);
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let sampling = Arc::clone(&sampling);
+        let warm_after = Duration::from_secs(seconds as u64 / 10);
         thread::spawn(move || {
+            let started = std::time::Instant::now();
             let mut memory = Memory::default();
             while sampling.load(Ordering::Relaxed) {
                 let rss = proc_status_kib(pid, "VmRSS").unwrap_or(0);
                 if memory.start == 0 {
                     memory.start = rss;
+                }
+                if memory.warm == 0 && started.elapsed() >= warm_after {
+                    memory.warm = rss;
                 }
                 memory.end = rss;
                 memory.peak = memory.peak.max(rss);
@@ -122,11 +131,15 @@ fn main() {
     let through = parse(&sysbench(&common(proxy.port()), "run", &run_args));
     sampling.store(false, Ordering::Relaxed);
     let memory = sampler.join().unwrap();
-    let cpu = cpu_seconds(pid) - cpu_before;
-    eprintln!("through replaygate: {through:?}, {memory:?}, {cpu:.1} CPU s");
+    let cpu_after = cpu_split(pid);
+    let (user, kernel) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    eprintln!(
+        "through replaygate: {through:?}, {memory:?}, {user:.1} user + {kernel:.1} kernel CPU s"
+    );
+    let per_query = |seconds: f64| seconds / through.queries.max(1.0) * 1e6;
 
     println!(
-        "| route | transactions/s | queries/s | p95 (ms) | deadlocks retried | replaygate CPU/query | replaygate RSS start / end / peak |"
+        "| route | transactions/s | queries/s | p95 (ms) | deadlocks retried | replaygate CPU/query (user + kernel) | replaygate RSS start / after 10% / end / peak |"
     );
     println!("|---|---|---|---|---|---|---|");
     println!(
@@ -134,15 +147,18 @@ fn main() {
         direct.transactions_per_sec, direct.queries_per_sec, direct.p95_ms, direct.retried
     );
     println!(
-        "| replaygate (honor) | {:.0} ({:.2}x) | {:.0} | {:.2} ({:.2}x) | {} | {:.1} µs | {:.1} / {:.1} / {:.1} MiB |",
+        "| replaygate (honor) | {:.0} ({:.2}x) | {:.0} | {:.2} ({:.2}x) | {} | {:.1} µs ({:.1} + {:.1}) | {:.1} / {:.1} / {:.1} / {:.1} MiB |",
         through.transactions_per_sec,
         through.transactions_per_sec / direct.transactions_per_sec,
         through.queries_per_sec,
         through.p95_ms,
         through.p95_ms / direct.p95_ms,
         through.retried,
-        cpu / through.queries.max(1.0) * 1e6,
+        per_query(user + kernel),
+        per_query(user),
+        per_query(kernel),
         memory.start as f64 / 1024.0,
+        memory.warm as f64 / 1024.0,
         memory.end as f64 / 1024.0,
         memory.peak as f64 / 1024.0,
     );

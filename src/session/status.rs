@@ -60,6 +60,44 @@ impl SessionStatus {
         self.statements = state.acknowledged;
         self.in_transaction = state.in_transaction;
     }
+
+    /// Becomes a copy of `other`, reusing this snapshot's strings. Sessions publish after every
+    /// command: the derived `clone_from` would allocate every string anew and free the old ones
+    /// (under the registry's lock, which all sessions share).
+    fn copy_from(&mut self, other: &Self) {
+        let Self {
+            id,
+            client,
+            user,
+            database,
+            charset,
+            gtid,
+            binlog_position,
+            end_log_pos,
+            statements,
+            bytes_in,
+            statements_per_sec,
+            bytes_per_sec,
+            in_transaction,
+            in_flight,
+            halted,
+        } = other;
+        self.id = *id;
+        self.client.clone_from(client);
+        self.user.clone_from(user);
+        self.database.clone_from(database);
+        self.charset.clone_from(charset);
+        self.gtid.clone_from(gtid);
+        self.binlog_position = *binlog_position;
+        self.end_log_pos = *end_log_pos;
+        self.statements = *statements;
+        self.bytes_in = *bytes_in;
+        self.statements_per_sec = *statements_per_sec;
+        self.bytes_per_sec = *bytes_per_sec;
+        self.in_transaction = *in_transaction;
+        self.in_flight = *in_flight;
+        self.halted.clone_from(halted);
+    }
 }
 
 /// A read of the registry less than this after the last rate sample keeps the rates it has:
@@ -130,7 +168,7 @@ impl SessionRegistry {
     pub fn publish(&self, status: &SessionStatus) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         match sessions.get_mut(&status.id) {
-            Some(entry) => entry.status.clone_from(status),
+            Some(entry) => entry.status.copy_from(status),
             None => {
                 sessions.insert(
                     status.id,

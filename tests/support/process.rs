@@ -150,6 +150,12 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 
 /// User plus system CPU time of a process so far, in seconds (from `/proc/PID/stat`).
 pub fn cpu_seconds(pid: u32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// User and system (kernel) CPU time of a process so far, in seconds (`/proc/PID/stat`).
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     /// USER_HZ, the unit of those fields: 100 on every Linux architecture we run on.
     const TICKS_PER_SECOND: f64 = 100.0;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -157,11 +163,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // Fields after the parenthesised command name start at field 3 (state); utime and stime
     // are fields 14 and 15.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name
+    let mut ticks = after_name
         .split_whitespace()
         .skip(11)
-        .take(2)
-        .map(|f| f.parse::<u64>().expect("numeric utime/stime"))
-        .sum();
-    ticks as f64 / TICKS_PER_SECOND
+        .map(|f| f.parse::<u64>().expect("numeric utime/stime") as f64 / TICKS_PER_SECOND);
+    (ticks.next().expect("utime"), ticks.next().expect("stime"))
 }
