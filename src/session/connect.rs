@@ -11,6 +11,7 @@ use mysql_common::constants::CapabilityFlags;
 use super::backend::{self, internal_query};
 use super::charset::{CATALOG_QUERY, CollationCatalog, CollationEntry};
 use super::error::SessionError;
+use super::failure::ER_NET_READ_ERROR;
 use super::guard::Guard;
 use super::pipeline::Pipeline;
 use super::state::SessionState;
@@ -25,9 +26,6 @@ use crate::protocol::handshake::{
 use crate::protocol::reply::err_packet;
 use crate::protocol::{PacketStream, Socket};
 
-/// ER_NET_READ_ERROR: the server-side code closest to "the target cannot be reached" (client-side
-/// codes such as 2003 in an ERR packet make libmariadb report "malformed packet").
-const ER_NET_READ_ERROR: u16 = 1158;
 /// ER_NOT_SUPPORTED_AUTH_MODE, for authentication replaygate cannot relay honestly.
 const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
 

@@ -23,15 +23,17 @@ mod checks;
 mod connect;
 mod enforce;
 pub mod error;
+mod failure;
 pub mod guard;
 mod pipeline;
 mod prepared;
 pub mod query;
+mod relay;
 mod replica;
 mod resume;
 pub mod state;
 pub mod status;
-mod tls;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,15 +47,14 @@ use self::charset::CollationCatalog;
 pub use self::error::SessionError;
 use self::guard::Guard;
 use self::pipeline::Pipeline;
-use self::query::{InspectOptions, QueryPlan, Refusal, STATEMENT_PREVIEW_CHARS, plan_query};
+use self::query::{InspectOptions, QueryPlan, STATEMENT_PREVIEW_CHARS, plan_query};
 use self::state::{SessionState, StreamPosition};
 use self::status::{SessionRegistry, SessionStatus};
 use crate::config::Settings;
 use crate::journal::SharedJournal;
 use crate::protocol::command::{self, ReplyShape, Unsupported, code};
 use crate::protocol::handshake::ServerGreeting;
-use crate::protocol::reply::err_packet;
-use crate::protocol::response::{Outcome, ResponseTracker, Step};
+use crate::protocol::response::Outcome;
 use crate::protocol::{PacketStream, ProtocolError, Socket};
 use crate::sql::{LexOptions, MultiByte, StatementKind, escape_for_message};
 use crate::throttle::{Cost, Throttle, ends_transaction};
@@ -112,12 +113,6 @@ impl ProxyContext {
         self.stopping.subscribe()
     }
 }
-
-/// ER_NET_READ_ERROR. Not CR_SERVER_LOST (2013): client-side codes in an ERR packet make
-/// libmariadb report "malformed packet" instead of the message.
-const ER_NET_READ_ERROR: u16 = 1158;
-/// ER_NET_PACKET_TOO_LARGE, as the server itself would answer an oversized packet.
-const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 
 /// What an operator reads as the statement: without the event header `mariadb --comments` sends
 /// in front of it (the position is given apart), unless that header is all there is.
@@ -576,168 +571,5 @@ impl Session {
                 "statement"
             );
         }
-    }
-
-    /// Queues a command for the target as a command exchange of its own (counted as sent).
-    pub(super) async fn queue(&mut self, command: &[u8]) -> Result<(), SessionError> {
-        metrics::counter!("replaygate_bytes_out_total").increment(command.len() as u64);
-        self.backend.reset_seq();
-        self.backend
-            .send_packet(command)
-            .await
-            .map_err(SessionError::Backend)
-    }
-
-    /// Stage 4: forwards a command and relays the target's response to completion.
-    async fn forward(&mut self, packet: &[u8], shape: ReplyShape) -> Result<Outcome, SessionError> {
-        // Every forward starts a command exchange of its own (the guard may have run internal
-        // queries on the backend since the client's command arrived).
-        self.queue(packet).await?;
-        self.backend.flush().await.map_err(SessionError::Backend)?;
-        if shape == ReplyShape::None {
-            return Ok(Outcome::default());
-        }
-        let mut tracker = ResponseTracker::new(shape, self.caps);
-        loop {
-            let reply = self
-                .backend
-                .expect_packet()
-                .await
-                .map_err(SessionError::Backend)?;
-            let step = tracker.feed(&reply).map_err(SessionError::Backend)?;
-            self.client
-                .send_packet(&reply)
-                .await
-                .map_err(SessionError::Client)?;
-            match step {
-                Step::More | Step::Row => {}
-                Step::LocalInfile => self.relay_local_infile().await?,
-                Step::Done(outcome) => {
-                    self.client.flush().await.map_err(SessionError::Client)?;
-                    if let Some(status) = outcome.status {
-                        self.state.observe_status(status);
-                        // Whatever ran (a prepared COMMIT, say), pipelining goes by the target.
-                        self.follow_transaction();
-                    }
-                    return Ok(outcome);
-                }
-            }
-        }
-    }
-
-    /// The client answers a LOCAL INFILE request with the file's content, ended by an empty
-    /// packet; the target then sends its reply.
-    async fn relay_local_infile(&mut self) -> Result<(), SessionError> {
-        self.client.flush().await.map_err(SessionError::Client)?;
-        loop {
-            let data = self
-                .client
-                .read_packet()
-                .await
-                .map_err(SessionError::Client)?
-                .ok_or(SessionError::Client(ProtocolError::UnexpectedEof))?;
-            self.backend
-                .send_packet(&data)
-                .await
-                .map_err(SessionError::Backend)?;
-            if data.is_empty() {
-                self.backend.flush().await.map_err(SessionError::Backend)?;
-                return Ok(());
-            }
-        }
-    }
-
-    /// Logs an inspection refusal (invalid bytes for the charset) and answers with its ERR.
-    async fn refuse_statement(&mut self, refusal: &Refusal) -> Result<(), SessionError> {
-        warn!(
-            session = self.id,
-            code = refusal.code,
-            "{}",
-            refusal.message
-        );
-        self.refuse(refusal.code, &refusal.sql_state, &refusal.message)
-            .await
-    }
-
-    /// Answers the client with replaygate's own ERR; the command is not forwarded.
-    async fn refuse(
-        &mut self,
-        code: u16,
-        sql_state: &[u8; 5],
-        message: &str,
-    ) -> Result<(), SessionError> {
-        self.client
-            .send_packet(&err_packet(code, sql_state, message))
-            .await
-            .map_err(SessionError::Client)?;
-        self.client.flush().await.map_err(SessionError::Client)
-    }
-
-    /// Ends a session that failed: log where the replay stood and tell the client if possible.
-    async fn fail(&mut self, error: SessionError) {
-        let last = self.last_acknowledged.as_deref().unwrap_or("none");
-        match &error {
-            SessionError::Backend(_) => {
-                metrics::counter!("replaygate_backend_errors_total", "kind" => "lost").increment(1);
-                warn!(
-                    session = self.id,
-                    error = %error,
-                    acknowledged = self.state.acknowledged,
-                    last_acknowledged = %last,
-                    "lost the target mid-stream; statements after the last acknowledged one may not have been applied"
-                );
-                // Clients keep the first 512 bytes of a message: what to do comes first.
-                let next = if self.resume.is_some() {
-                    "once it is back, rerun the same command to resume (the checkpoint in the \
-                     target says what it committed; that is skipped)"
-                } else {
-                    "check the target's state before resuming the replay"
-                };
-                let cause = match (&error, self.ctx.settings.target_dead_after) {
-                    (SessionError::Backend(ProtocolError::Io(e)), Some(after))
-                        if e.kind() == std::io::ErrorKind::TimedOut =>
-                    {
-                        format!(
-                            "its network was silent for {}s, proxy.target_dead_after_secs: a \
-                             partition or a host gone without closing",
-                            after.as_secs()
-                        )
-                    }
-                    (SessionError::Backend(ProtocolError::ReadTimedOut { after }), _) => format!(
-                        "it sent no reply for {}s while its network was alive, \
-                         proxy.reply_timeout_secs: a stopped or wedged server",
-                        after.as_secs()
-                    ),
-                    _ => error.to_string(),
-                };
-                let message = format!(
-                    "replaygate: lost the connection to the target ({cause}); {next}. The current \
-                     statement's outcome is unknown. The last statement the target acknowledged in \
-                     this session: {last}."
-                );
-                let _ = self.refuse(ER_NET_READ_ERROR, b"08S01", &message).await;
-            }
-            SessionError::Client(ProtocolError::TooLarge { limit }) => {
-                let message = format!(
-                    "replaygate: the client sent a packet larger than proxy.max_packet_bytes ({limit} bytes); \
-                     the session is closed. Raise max_packet_bytes in the config if the statement is legitimate."
-                );
-                warn!(session = self.id, "{message}");
-                let _ = self
-                    .refuse(ER_NET_PACKET_TOO_LARGE, b"08S01", &message)
-                    .await;
-            }
-            SessionError::Journal(reason) => {
-                let message = format!(
-                    "replaygate: cannot write the quarantine journal ({reason}); the statement was neither \
-                     applied nor journaled. The session is closed: fix the journal and resume from this statement."
-                );
-                warn!(session = self.id, "{message}");
-                let _ = self.refuse(ER_NET_READ_ERROR, b"HY000", &message).await;
-            }
-            _ => warn!(session = self.id, error = %error, "session closed on bad client input"),
-        }
-        self.client.shutdown().await;
-        self.backend.shutdown().await;
     }
 }
