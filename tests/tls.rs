@@ -1,14 +1,18 @@
 //! TLS on both legs against a private mariadbd with its own certificates: what the client sees
 //! (`\s`), what the target sees of replaygate's connection (`Ssl_cipher`), clients refused in
 //! clear text as the server itself refuses them, a target certificate that does not match,
-//! and the charset incident replayed through both TLS legs, byte for byte.
+//! the charset incident replayed through both TLS legs, byte for byte; and `replaygate source`
+//! serving a replica over TLS.
 
 mod support;
+
+use std::time::Duration;
 
 use support::certs::Certificates;
 use support::charset_incident::{fingerprint, incident_stream};
 use support::client::MariadbClient;
 use support::proxy::Replaygate;
+use support::replication::{caught_up, wait_for_slave};
 use support::server::{MariaDb, ServerOptions};
 
 fn tls_server(certs: &Certificates, extra: &[&str]) -> MariaDb {
@@ -217,4 +221,87 @@ fn consistency_checks_reach_a_target_that_requires_tls() {
         "{}",
         proxy.log()
     );
+}
+
+/// `replaygate source --tls-cert --tls-key --tls-required`: a restored server replicating with
+/// `MASTER_SSL = 1` (verifying replaygate's certificate) gets every row; one in clear text is
+/// refused as a server with `require_secure_transport` refuses it, and gets nothing.
+#[test]
+fn source_serves_a_replica_over_tls_and_refuses_one_in_clear_text() {
+    let certs = Certificates::new();
+    let primary = MariaDb::start();
+    primary.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(40)); \
+         INSERT INTO d.t SELECT seq, CONCAT('row ', seq) FROM d.seq_1_to_300",
+    );
+    let saved = tempfile::tempdir().unwrap();
+    let files: Vec<_> = primary
+        .binlog_files()
+        .into_iter()
+        .map(|f| {
+            let copy = saved.path().join(f.file_name().unwrap());
+            std::fs::copy(&f, &copy).unwrap();
+            copy
+        })
+        .collect();
+    let first = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    let (cert, key, ca) = (certs.cert(), certs.key(), certs.ca());
+    let source = Replaygate::source(
+        &files,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-required",
+        ],
+    );
+    let change_master = |ssl: &str| {
+        format!(
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'root', \
+             MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = no, MASTER_LOG_FILE = '{first}', \
+             MASTER_LOG_POS = 4, {ssl}; START SLAVE",
+            source.port()
+        )
+    };
+
+    let encrypted = MariaDb::start_with(ServerOptions {
+        server_id: 2,
+        ..Default::default()
+    });
+    encrypted.sql(&change_master(&format!(
+        "MASTER_SSL = 1, MASTER_SSL_CA = '{}', MASTER_SSL_VERIFY_SERVER_CERT = 1",
+        ca.display()
+    )));
+    caught_up(&encrypted, &primary, Duration::from_secs(90));
+    assert_eq!(
+        encrypted.sql("SELECT COUNT(*), SUM(LENGTH(v)) FROM d.t"),
+        primary.sql("SELECT COUNT(*), SUM(LENGTH(v)) FROM d.t")
+    );
+    assert!(
+        source.log().contains("replica connected") && source.log().contains("tls=true"),
+        "{}",
+        source.log()
+    );
+
+    let clear = MariaDb::start_with(ServerOptions {
+        server_id: 3,
+        ..Default::default()
+    });
+    clear.sql(&change_master("MASTER_SSL = 0"));
+    let status = wait_for_slave(&clear, "refused", Duration::from_secs(90), |s| {
+        !s["Last_IO_Error"].is_empty()
+    });
+    assert!(
+        status["Last_IO_Error"].contains("Access denied for user 'root'@'127.0.0.1'"),
+        "{status:#?}"
+    );
+    assert!(
+        source
+            .log()
+            .contains("refused a replica in clear text (--tls-required)"),
+        "{}",
+        source.log()
+    );
+    assert_eq!(clear.sql("SHOW DATABASES LIKE 'd'").trim(), "");
 }

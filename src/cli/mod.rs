@@ -47,7 +47,7 @@ pub struct SourceArgs {
     /// The binlog files, in order (binlog.000042 binlog.000043 ...).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Config file (TOML; `[source]`, `[guard]`, `[[rule]]`, `[admin]`, `[log]`); flags given
+    /// Config file (TOML; `[source]`, `[guard]`, `[[rule]]`, `[tls]`, `[admin]`, `[log]`); flags given
     /// here override it.
     #[arg(long, short = 'c', env = "REPLAYGATE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -85,6 +85,38 @@ pub struct SourceArgs {
     /// Log format [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// TLS for the replicas (MASTER_SSL = 1).
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
+}
+
+/// TLS for the connections replaygate accepts (`serve`'s clients, `source`'s replicas); config
+/// `[tls]`.
+#[derive(Debug, Args)]
+pub struct ClientTlsArgs {
+    /// Offer TLS with this PEM certificate chain (with --tls-key) [default: no TLS; clients
+    /// asking for it are refused].
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse connections that do not switch to TLS, as a server with require_secure_transport
+    /// does.
+    #[arg(long)]
+    pub tls_required: bool,
+}
+
+impl ClientTlsArgs {
+    /// These flags as overrides of `[tls]` (the target leg's left as the config says).
+    pub fn overrides(&self) -> replaygate::tls::TlsOverrides {
+        replaygate::tls::TlsOverrides {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            required: self.tls_required,
+            ..replaygate::tls::TlsOverrides::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -242,16 +274,8 @@ pub struct ServeArgs {
     /// skips what the target already holds and resumes right after it.
     #[arg(long, value_name = "SCHEMA.TABLE")]
     pub checkpoint: Option<String>,
-    /// Offer clients TLS with this PEM certificate chain (with --tls-key) [default: no TLS;
-    /// clients asking for it are refused].
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Refuse clients that do not switch to TLS, as a server with require_secure_transport does.
-    #[arg(long)]
-    pub tls_required: bool,
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
     /// TLS on replaygate's connection to the target: disabled, preferred (when the target offers
     /// it) or required [default: disabled].
     #[arg(long, value_enum, value_name = "MODE")]
@@ -292,12 +316,10 @@ impl ServeArgs {
             },
             checkpoint: self.checkpoint.clone(),
             tls: replaygate::tls::TlsOverrides {
-                cert: self.tls_cert.clone(),
-                key: self.tls_key.clone(),
-                required: self.tls_required,
                 target: self.target_tls,
                 target_ca: self.target_ca.clone(),
                 target_name: self.target_tls_name.clone(),
+                ..self.client_tls.overrides()
             },
         }
     }

@@ -34,6 +34,7 @@ pub fn run(args: SourceArgs) -> anyhow::Result<ExitCode> {
         journal_dir: args.journal_dir.clone(),
         on_destructive: args.on_destructive,
         admin: args.admin.clone(),
+        tls: args.tls.overrides(),
         ..Overrides::default()
     })?;
     let user = args

@@ -16,7 +16,8 @@ use super::{PacketStream, ProtocolError, Socket};
 
 pub const NATIVE: &[u8] = b"mysql_native_password";
 
-/// What the server side offers: no TLS, no compression, EOF-terminated result sets.
+/// What the server side offers besides TLS (see [`greeting`]): no compression, EOF-terminated
+/// result sets.
 pub fn capabilities() -> CapabilityFlags {
     CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_LONG_FLAG
@@ -48,9 +49,18 @@ pub fn scramble() -> [u8; 20] {
 }
 
 /// The initial handshake packet (protocol 10): the scramble in its two parts, the second
-/// NUL-terminated, and `mysql_native_password` as the plugin.
-pub fn greeting(version: &str, connection_id: u32, scramble: &[u8; 20]) -> Vec<u8> {
-    let caps = capabilities().bits();
+/// NUL-terminated, and `mysql_native_password` as the plugin; CLIENT_SSL when `offer_tls`.
+pub fn greeting(
+    version: &str,
+    connection_id: u32,
+    scramble: &[u8; 20],
+    offer_tls: bool,
+) -> Vec<u8> {
+    let mut caps = capabilities();
+    if offer_tls {
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
+    let caps = caps.bits();
     let mut p = vec![10];
     p.extend_from_slice(version.as_bytes());
     p.push(0);
@@ -80,7 +90,7 @@ pub async fn refuse_after_greeting(
     message: &str,
 ) -> Result<(), ProtocolError> {
     client
-        .send_packet(&greeting(version, 0, &scramble()))
+        .send_packet(&greeting(version, 0, &scramble(), false))
         .await?;
     client.flush().await?;
     client.expect_packet().await?;

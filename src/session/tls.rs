@@ -16,7 +16,7 @@ use crate::tls::{ClientTls, TargetTls};
 
 /// How a leg is set up again after the switch.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct LegOptions {
+pub(crate) struct LegOptions {
     pub max_packet: usize,
     pub busy_poll: Duration,
     /// The most the TLS handshake may take.
@@ -32,7 +32,7 @@ fn rewrap(socket: Socket, seq: u8, opts: LegOptions) -> PacketStream<Socket> {
 
 /// The client's SSL request arrived: TLS with the client, then its handshake response (`None`
 /// when the client left).
-pub(super) async fn accept_client(
+pub(crate) async fn accept_client(
     client: PacketStream<Socket>,
     tls: &ClientTls,
     opts: LegOptions,

@@ -31,6 +31,7 @@ use crate::replication::relay::{ER_OPTION_PREVENTS_STATEMENT, RelayEnd, Stream};
 use crate::replication::{GuardSettings, Halt};
 use crate::session::ProxyContext;
 use crate::session::charset::CollationCatalog;
+use crate::session::tls::LegOptions;
 
 /// What a replica keeps of a failed command's message in `Last_IO_Error`.
 const LAST_IO_ERROR_ROOM: usize = 238;
@@ -108,22 +109,32 @@ pub async fn serve_replica(
     ctx: Arc<ProxyContext>,
     source: Arc<Source>,
 ) {
-    let mut client = PacketStream::new(socket, ctx.settings.max_packet_bytes);
+    let settings = &ctx.settings;
+    let client = PacketStream::new(socket, settings.max_packet_bytes);
     let connection_id = u32::try_from(id).unwrap_or(u32::MAX);
+    let encryption = handshake::Encryption {
+        tls: settings.tls.client.as_ref(),
+        leg: LegOptions {
+            max_packet: settings.max_packet_bytes,
+            busy_poll: std::time::Duration::ZERO,
+            timeout: settings.connect_timeout,
+        },
+    };
     let result = async {
-        let Some(user) = handshake::authenticate(
-            &mut client,
+        let Some((mut client, user)) = handshake::authenticate(
+            client,
             connection_id,
             &source.greeting_version,
             &source.account,
             &peer,
+            encryption,
         )
         .await?
         else {
             return Ok(());
         };
-        info!(session = id, %peer, %user, "replica connected");
-        Connection {
+        info!(session = id, %peer, %user, tls = client.is_tls(), "replica connected");
+        let served = Connection {
             id,
             peer: &peer,
             user,
@@ -133,13 +144,14 @@ pub async fn serve_replica(
             replica: None,
         }
         .run(&mut client)
-        .await
+        .await;
+        client.shutdown().await;
+        served
     }
     .await;
     if let Err(e) = result {
         warn!(session = id, %peer, error = %e, "replica connection ended on an error");
     }
-    client.shutdown().await;
 }
 
 struct Connection<'a> {
@@ -396,12 +408,16 @@ async fn send_reply(client: &mut PacketStream<Socket>, reply: Reply) -> Result<(
     client.flush().await
 }
 
+/// Answers a command with an ERR; the connection goes on.
 async fn refuse(
     client: &mut PacketStream<Socket>,
     code: u16,
     message: &str,
 ) -> Result<(), ProtocolError> {
-    handshake::refuse(client, code, b"HY000", message).await
+    client
+        .send_packet(&err_packet(code, b"HY000", message))
+        .await?;
+    client.flush().await
 }
 
 fn packet_u32(packet: &[u8], at: usize) -> Option<u32> {
