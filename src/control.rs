@@ -7,7 +7,7 @@
 //! checked; `preferred` falls back to clear text only when the target offers no TLS). To a
 //! replica (the lag signal) they stay clear text: its certificate is not the target's.
 
-use mysql_async::{Conn, DriverError, Opts, SslOpts};
+use mysql_async::{ClientIdentity, Conn, DriverError, Opts, SslOpts};
 
 use crate::config::Target;
 use crate::tls::TargetTls;
@@ -58,8 +58,13 @@ impl TargetControl {
                 clear_fallback: None,
             };
         };
+        let identity = tls
+            .identity
+            .as_ref()
+            .map(|i| ClientIdentity::new(i.cert.clone().into(), i.key.clone().into()));
         let ssl = SslOpts::default()
             .with_root_certs(vec![tls.ca.clone().into()])
+            .with_client_identity(identity)
             .with_disable_built_in_roots(true)
             .with_danger_tls_hostname_override(Some(tls.name.to_str().into_owned()));
         Self {

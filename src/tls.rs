@@ -1,6 +1,8 @@
 //! TLS on both legs: replaygate terminates the client's TLS with its own certificate
 //! (`--tls-cert`, `--tls-key`) and opens its own TLS to the target (`--target-tls`), verifying
-//! the target's certificate against `--target-ca` and the target's host name.
+//! the target's certificate against `--target-ca` and the target's host name, and presenting a
+//! client certificate of its own when given one (`--target-cert`, `--target-key`: for accounts
+//! that `REQUIRE X509`).
 //!
 //! The crate is rustls (through tokio-rustls, with the `ring` provider): it is memory-safe Rust
 //! with no system OpenSSL to match at build or run time, its defaults (TLS 1.2 and 1.3, forward
@@ -81,6 +83,10 @@ pub struct TlsSection {
     pub target_ca: Option<PathBuf>,
     /// The name the target's certificate must carry (default: the host of `--target`).
     pub target_name: Option<String>,
+    /// PEM certificate chain replaygate presents to the target (with `target_key`).
+    pub target_cert: Option<PathBuf>,
+    /// Its PEM private key.
+    pub target_key: Option<PathBuf>,
 }
 
 /// The same from the command line; each value overrides the file's.
@@ -92,6 +98,15 @@ pub struct TlsOverrides {
     pub target: Option<TargetTlsMode>,
     pub target_ca: Option<PathBuf>,
     pub target_name: Option<String>,
+    pub target_cert: Option<PathBuf>,
+    pub target_key: Option<PathBuf>,
+}
+
+/// A certificate and its private key, as files.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The client leg's TLS: what replaygate offers clients.
@@ -110,6 +125,8 @@ pub struct TargetTls {
     pub name: ServerName<'static>,
     /// The CA file the connector trusts: control connections (mysql_async) load it too.
     pub ca: PathBuf,
+    /// The client certificate the connector presents, if any (control connections too).
+    pub identity: Option<Identity>,
 }
 
 /// Validated TLS settings.
@@ -167,6 +184,25 @@ impl TlsSection {
         };
         let mode = cli.target.or(self.target).unwrap_or_default();
         let ca = cli.target_ca.or(self.target_ca);
+        let identity = match (
+            cli.target_cert.or(self.target_cert),
+            cli.target_key.or(self.target_key),
+        ) {
+            (Some(cert), Some(key)) => Some(Identity { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(TlsConfigError::Invalid(
+                    "--target-cert and --target-key go together: the certificate replaygate \
+                     presents to the target and its private key",
+                ));
+            }
+        };
+        if identity.is_some() && mode == TargetTlsMode::Disabled {
+            return Err(TlsConfigError::Invalid(
+                "--target-cert needs --target-tls preferred or required: a client certificate \
+                 is presented over TLS only",
+            ));
+        }
         let target = match (mode, ca) {
             (TargetTlsMode::Disabled, _) => None,
             (_, None) => {
@@ -190,9 +226,10 @@ impl TlsSection {
                 })?;
                 Some(TargetTls {
                     required: mode == TargetTlsMode::Required,
-                    connector: connector(&ca)?,
+                    connector: connector(&ca, identity.as_ref())?,
                     name,
                     ca,
+                    identity,
                 })
             }
         };
@@ -231,18 +268,21 @@ fn certificates(
     Ok(certs)
 }
 
-fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsConfigError> {
-    let chain = certificates(cert, "the certificate")?;
-    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsConfigError::Read {
+fn private_key(key: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    PrivateKeyDer::from_pem_file(key).map_err(|source| TlsConfigError::Read {
         what: "the private key",
         path: key.to_owned(),
         source,
-    })?;
+    })
+}
+
+fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsConfigError> {
+    let chain = certificates(cert, "the certificate")?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsConfigError::Build(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(chain, private_key)
+        .with_single_cert(chain, private_key(key)?)
         .map_err(|source| TlsConfigError::Certificate {
             cert: cert.to_owned(),
             key: key.to_owned(),
@@ -251,7 +291,7 @@ fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsConfigError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn connector(ca: &Path) -> Result<TlsConnector, TlsConfigError> {
+fn connector(ca: &Path, identity: Option<&Identity>) -> Result<TlsConnector, TlsConfigError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(ca, "the CA file")? {
         roots
@@ -261,11 +301,23 @@ fn connector(ca: &Path) -> Result<TlsConnector, TlsConfigError> {
                 source,
             })?;
     }
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsConfigError::Build(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(Identity { cert, key }) => builder
+            .with_client_auth_cert(
+                certificates(cert, "the target client certificate")?,
+                private_key(key)?,
+            )
+            .map_err(|source| TlsConfigError::Certificate {
+                cert: cert.clone(),
+                key: key.clone(),
+                source,
+            })?,
+    };
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
@@ -303,6 +355,22 @@ mod tests {
         };
         let e = resolve(unverified).unwrap_err().to_string();
         assert!(e.contains("needs --target-ca FILE"), "{e}");
+        let only_target_key = TlsOverrides {
+            target_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        let e = resolve(only_target_key).unwrap_err().to_string();
+        assert!(
+            e.contains("--target-cert and --target-key go together"),
+            "{e}"
+        );
+        let identity_in_clear = TlsOverrides {
+            target_cert: Some("c.pem".into()),
+            target_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        let e = resolve(identity_in_clear).unwrap_err().to_string();
+        assert!(e.contains("--target-cert needs --target-tls"), "{e}");
     }
 
     #[test]

@@ -305,3 +305,58 @@ fn source_serves_a_replica_over_tls_and_refuses_one_in_clear_text() {
     );
     assert_eq!(clear.sql("SHOW DATABASES LIKE 'd'").trim(), "");
 }
+
+/// `--target-cert`/`--target-key`: replaygate presents a client certificate on its TLS leg to
+/// the target, so an account that `REQUIRE X509` logs in through it (the password still checked
+/// by the target, relayed as sent); without the certificate the target's own refusal reaches the
+/// client.
+#[test]
+fn an_account_that_requires_x509_logs_in_with_replaygates_client_certificate() {
+    let certs = Certificates::new();
+    let target = tls_server(&certs, &[]);
+    target.sql(
+        "CREATE USER 'signed'@'%' IDENTIFIED BY 'secret' REQUIRE X509; \
+         GRANT ALL ON *.* TO 'signed'@'%'",
+    );
+    let (cert, key) = (certs.cert(), certs.key());
+    let with_identity = tls_proxy(
+        &target,
+        &certs,
+        &[
+            "--target-tls",
+            "required",
+            "--target-cert",
+            cert.to_str().unwrap(),
+            "--target-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let signed = |proxy: &Replaygate, password: &str| {
+        target
+            .client()
+            .host_port("127.0.0.1", proxy.port())
+            .user("signed")
+            .password(password)
+            .arg("--skip-ssl")
+            .arg("--batch")
+            .arg("--skip-column-names")
+            .run_sql("SELECT CURRENT_USER()")
+    };
+    let out = signed(&with_identity, "secret").assert_success();
+    assert_eq!(out.stdout_str().trim(), "signed@%");
+    let wrong = signed(&with_identity, "guess").assert_failure();
+    assert!(
+        wrong.stderr.contains("ERROR 1045 (28000)"),
+        "{}",
+        wrong.stderr
+    );
+
+    let without = tls_proxy(&target, &certs, &["--target-tls", "required"]);
+    let refused = signed(&without, "secret").assert_failure();
+    assert!(
+        refused.stderr.contains("ERROR 1045 (28000)")
+            && refused.stderr.contains("Access denied for user 'signed'"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -286,6 +286,13 @@ pub struct ServeArgs {
     /// The name the target's certificate must carry [default: the host of --target].
     #[arg(long, value_name = "NAME")]
     pub target_tls_name: Option<String>,
+    /// A PEM client certificate replaygate presents to the target (with --target-key), for
+    /// accounts that REQUIRE X509 [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub target_cert: Option<PathBuf>,
+    /// The PEM private key of --target-cert.
+    #[arg(long, value_name = "FILE")]
+    pub target_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -319,6 +326,8 @@ impl ServeArgs {
                 target: self.target_tls,
                 target_ca: self.target_ca.clone(),
                 target_name: self.target_tls_name.clone(),
+                target_cert: self.target_cert.clone(),
+                target_key: self.target_key.clone(),
                 ..self.client_tls.overrides()
             },
         }
