@@ -107,15 +107,7 @@ fn primary_with(
     load(&primary);
     primary.flush_binlogs();
     let dir = tempfile::tempdir().unwrap();
-    let files = primary
-        .binlog_files()
-        .into_iter()
-        .map(|f| {
-            let copy = dir.path().join(f.file_name().unwrap());
-            std::fs::copy(&f, &copy).unwrap();
-            copy
-        })
-        .collect();
+    let files = primary.copy_binlogs(dir.path());
     (primary, files, dir)
 }
 

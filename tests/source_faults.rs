@@ -45,15 +45,7 @@ fn saved_binlogs() -> Saved {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let files = primary
-        .binlog_files()
-        .into_iter()
-        .map(|f| {
-            let copy = dir.path().join(f.file_name().unwrap());
-            std::fs::copy(&f, &copy).unwrap();
-            copy
-        })
-        .collect();
+    let files = primary.copy_binlogs(dir.path());
     Saved {
         primary,
         files,

@@ -235,15 +235,7 @@ fn source_serves_a_replica_over_tls_and_refuses_one_in_clear_text() {
          INSERT INTO d.t SELECT seq, CONCAT('row ', seq) FROM d.seq_1_to_300",
     );
     let saved = tempfile::tempdir().unwrap();
-    let files: Vec<_> = primary
-        .binlog_files()
-        .into_iter()
-        .map(|f| {
-            let copy = saved.path().join(f.file_name().unwrap());
-            std::fs::copy(&f, &copy).unwrap();
-            copy
-        })
-        .collect();
+    let files = primary.copy_binlogs(saved.path());
     let first = files[0].file_name().unwrap().to_str().unwrap().to_owned();
     let (cert, key, ca) = (certs.cert(), certs.key(), certs.ca());
     let source = Replaygate::source(

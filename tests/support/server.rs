@@ -183,6 +183,18 @@ impl MariaDb {
             .collect()
     }
 
+    /// Copies the binlog files into `dir`, as an operator saves them; the copies, oldest first.
+    pub fn copy_binlogs(&self, dir: &Path) -> Vec<PathBuf> {
+        self.binlog_files()
+            .into_iter()
+            .map(|f| {
+                let copy = dir.join(f.file_name().expect("a binlog file name"));
+                fs::copy(&f, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
+                copy
+            })
+            .collect()
+    }
+
     /// Starts a new server with `server_id` that replicates from `primary`: over TCP as root, by
     /// GTID (`MASTER_USE_GTID = slave_pos`, so from the primary's first binlog event). Returns once
     /// it has applied everything the primary has logged so far.
