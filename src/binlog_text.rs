@@ -29,6 +29,7 @@
 use std::io::{self, BufRead};
 
 use self::scan::{Found, Mode, Stops};
+use crate::sql::MultiByte;
 
 mod scan;
 
@@ -69,7 +70,9 @@ pub struct StatementReader<R: BufRead> {
     at_line_start: bool,
     mode: Mode,
     delimiter: Vec<u8>,
-    multi_byte: bool,
+    /// The client charset's multi-byte rule (`\C sjis`), when its characters can end in a byte
+    /// that reads as ASCII.
+    multi_byte: Option<MultiByte>,
     stops: Box<Stops>,
     eof: bool,
     finished: bool,
@@ -101,7 +104,7 @@ impl<R: BufRead> StatementReader<R> {
             at_line_start: true,
             mode: Mode::Code,
             delimiter: b";".to_vec(),
-            multi_byte: false,
+            multi_byte: None,
             stops: Box::new(Stops::new(b';', false)),
             eof: false,
             finished: false,
@@ -127,17 +130,13 @@ impl<R: BufRead> StatementReader<R> {
     }
 
     fn set_charset(&mut self, name: &[u8]) {
-        let lower = name.to_ascii_lowercase();
-        self.multi_byte = matches!(
-            lower.as_slice(),
-            b"big5" | b"cp932" | b"gbk" | b"gb18030" | b"sjis"
-        );
+        self.multi_byte = MultiByte::for_charset(&String::from_utf8_lossy(name));
         self.rebuild_stops();
     }
 
     fn rebuild_stops(&mut self) {
         let first = self.delimiter.first().copied().unwrap_or(b';');
-        *self.stops = Stops::new(first, self.multi_byte);
+        *self.stops = Stops::new(first, self.multi_byte.is_some());
     }
 
     /// Reads the next chunk; first drops what is already handed out when that is cheap

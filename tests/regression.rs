@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::proxy::Replaygate;
+use support::proxy::{Replaygate, run_replaygate};
 use support::server::MariaDb;
 
 /// A busy-polled session between two statements waited for the target to go away with a loop
@@ -79,4 +79,24 @@ fn a_drop_behind_a_multi_byte_character_ending_in_a_backslash_is_judged() {
     });
     assert!(error.contains("halted before drop_database"), "{error}");
     assert_eq!(target.sql("SHOW DATABASES LIKE 'app'").trim(), "app");
+}
+
+/// `replaygate scan` read binlog text in big5/cp932/gbk/gb18030/sjis (`\C sjis`) with one loose
+/// rule for all five: any byte from 0x81 was a lead byte. In sjis, 0xA1-0xDF are characters of
+/// their own (half-width katakana), so `'ｱ\' '` (B1 5C 27 20 27) is a string with an escaped
+/// quote in it to the server, but the reader took B1 5C for one character, closed the string
+/// early and opened another that hid the `DROP DATABASE` after it: the scan found nothing.
+#[test]
+fn scan_reads_a_single_byte_sjis_character_before_a_backslash_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("replay.sql");
+    std::fs::write(
+        &text,
+        b"/*!\\C sjis *//*!*/;\nSELECT '\xb1\\' ' ; DROP DATABASE app; -- ';\nSELECT 2;\n",
+    )
+    .unwrap();
+    let out = run_replaygate(&["scan", "--quiet", text.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("DROP DATABASE app"), "{report}");
+    assert_eq!(out.status.code(), Some(1), "{report}");
 }

@@ -343,7 +343,7 @@ impl<R: BufRead> StatementReader<R> {
         if b == b'\\' {
             return self.backslash();
         }
-        if self.multi_byte && (0x81..=0xfe).contains(&b) {
+        if self.multi_byte.is_some() && (0x81..=0xfe).contains(&b) {
             return self.multi_byte_char();
         }
         match self.delimiter_here() {
@@ -424,20 +424,23 @@ impl<R: BufRead> StatementReader<R> {
         }
     }
 
-    /// A lead byte of a big5/cp932/gbk/gb18030/sjis character: it and its trail byte are
-    /// one character, whatever the trail byte looks like in ASCII.
+    /// A byte that may lead a big5/cp932/gbk/gb18030/sjis character: the character is stepped
+    /// over whole, as the server reads it in that charset (its trail byte may read as `\` or a
+    /// backtick), and a byte that leads none (sjis's half-width katakana, say) as itself — a
+    /// looser rule would swallow the `\` or backtick after it and lose step with the server.
     fn multi_byte_char(&mut self) -> Flow {
-        match self.at(self.scan + 1) {
-            Err(()) => Flow::NeedMore,
-            Ok(Some(trail)) if (0x40..=0x7e).contains(&trail) || (0x80..=0xfe).contains(&trail) => {
-                self.scan += 2;
-                Flow::Continue
-            }
-            Ok(_) => {
-                self.scan += 1;
-                Flow::Continue
-            }
+        let Some(rule) = self.multi_byte else {
+            self.scan += 1;
+            return Flow::Continue;
+        };
+        let window = self.buf.get(self.scan..).unwrap_or_default();
+        // gb18030's longest character has four bytes: short of that, wait for the rest unless
+        // the input has ended.
+        if window.len() < 4 && !self.eof {
+            return Flow::NeedMore;
         }
+        self.scan += rule.char_len(window).unwrap_or(1);
+        Flow::Continue
     }
 
     fn quote_step(&mut self, quote: u8) -> Flow {

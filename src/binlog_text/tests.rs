@@ -290,6 +290,31 @@ fn multi_byte_client_charsets() {
 }
 
 #[test]
+fn a_byte_that_leads_no_character_is_read_alone() {
+    // In sjis B1 is a character of its own (half-width katakana): the backtick after it closes
+    // the identifier and the backslash after it escapes, as the server reads them; in gbk B1 60
+    // is one character and the identifier goes on.
+    let drop_seen = |charset: &str, text: &'static [u8]| {
+        StatementReader::new(text)
+            .with_client_charset(charset)
+            .any(|s| s.unwrap().text == b"DROP TABLE t")
+    };
+    assert!(drop_seen("sjis", b"SELECT `\xb1`; DROP TABLE t; -- `\n"));
+    assert!(!drop_seen("gbk", b"SELECT `\xb1`; DROP TABLE t; -- `\n"));
+    assert!(drop_seen(
+        "sjis",
+        b"SELECT '\xb1\\' ' ; DROP TABLE t; -- '\n"
+    ));
+    // gb18030's four-byte form (81 30 81 30) split across reads is still one character.
+    let four = b"SELECT '\x81\x30\x81\x30'; SELECT 2;";
+    for chunk in 1..6 {
+        let reader = StatementReader::new(std::io::BufReader::with_capacity(chunk, &four[..]))
+            .with_client_charset("gb18030");
+        assert_eq!(reader.count(), 2, "chunk {chunk}");
+    }
+}
+
+#[test]
 fn byte_order_mark_is_skipped() {
     let statements = read_chunked(b"\xef\xbb\xbfSELECT 1;", 2);
     assert_eq!(statements[0].text, b"SELECT 1");
