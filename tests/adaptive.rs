@@ -214,8 +214,10 @@ fn a_replay_backed_off_by_a_passing_load_comes_back_within_a_few_intervals() {
         a["state"] == "normal" || a["cap"].as_u64().is_some_and(|c| c >= 900)
     });
     let took = fine.elapsed();
-    std::thread::sleep(Duration::from_millis(1000));
-    let after = rate(1.0);
+    // Over two seconds: a second's rate on a shared 2-core machine dips with whatever else
+    // runs (a compiler beside the tests took one to 0.74x once).
+    std::thread::sleep(Duration::from_millis(2000));
+    let after = rate(2.0);
     drop(proxy);
     let _ = client.kill();
     let _ = client.wait();
