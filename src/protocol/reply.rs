@@ -17,6 +17,23 @@ pub fn err_packet(code: u16, sql_state: &[u8; 5], message: &str) -> Vec<u8> {
     payload
 }
 
+/// ER_ACCESS_DENIED_ERROR: a wrong account, or (with TLS required) a client in clear text, which
+/// a server with `require_secure_transport` refuses with no more than this either.
+pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+
+/// The server's message for [`ER_ACCESS_DENIED_ERROR`]: the user, the client's address as a
+/// server with `skip_name_resolve` names it (a unix socket client is `localhost`), and whether
+/// a password was sent.
+pub fn access_denied_message(user: &str, peer: &str, with_password: bool) -> String {
+    let host = peer
+        .parse::<std::net::SocketAddr>()
+        .map_or_else(|_| "localhost".to_owned(), |addr| addr.ip().to_string());
+    format!(
+        "Access denied for user '{user}'@'{host}' (using password: {})",
+        if with_password { "YES" } else { "NO" }
+    )
+}
+
 /// An OK packet payload with no affected rows, for a statement replaygate answers itself
 /// (a quarantined one): `status` is the session's status flags (autocommit, in transaction).
 pub fn ok_packet(status: u16) -> Vec<u8> {

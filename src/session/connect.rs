@@ -23,7 +23,7 @@ use crate::protocol::handshake::{
     AuthTurn, ClientHello, HelloRefusal, ServerGreeting, auth_turn, change_user_database,
     is_tls_request, patch_change_user_charset, patch_client_hello, patch_greeting,
 };
-use crate::protocol::reply::err_packet;
+use crate::protocol::reply::{ER_ACCESS_DENIED_ERROR, access_denied_message, err_packet};
 use crate::protocol::{PacketStream, Socket};
 
 /// ER_NOT_SUPPORTED_AUTH_MODE, for authentication replaygate cannot relay honestly.
@@ -338,26 +338,13 @@ impl Session {
     }
 }
 
-/// ER_ACCESS_DENIED_ERROR: what a server with require_secure_transport answers a client that
-/// stays in clear text (MariaDB 10.11 says no more than that either).
-const ER_ACCESS_DENIED_ERROR: u16 = 1045;
-
 /// `--tls-required` and a client that did not switch to TLS: refused as the server would.
 async fn refuse_clear_text(
     mut client: PacketStream<Socket>,
     peer: &str,
     hello: &ClientHello,
 ) -> Result<Option<Session>, SessionError> {
-    // The client's address, as a server with skip_name_resolve names it (a unix socket client
-    // is 'localhost').
-    let host = peer
-        .parse::<std::net::SocketAddr>()
-        .map_or_else(|_| "localhost".to_owned(), |addr| addr.ip().to_string());
-    let message = format!(
-        "Access denied for user '{}'@'{host}' (using password: {})",
-        hello.user,
-        if hello.with_password { "YES" } else { "NO" }
-    );
+    let message = access_denied_message(&hello.user, peer, hello.with_password);
     tracing::warn!(%peer, user = %hello.user, "refused a client in clear text (--tls-required)");
     client
         .send_packet(&err_packet(ER_ACCESS_DENIED_ERROR, b"28000", &message))

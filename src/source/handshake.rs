@@ -16,15 +16,15 @@ use tracing::warn;
 
 use crate::protocol::greeting::{NATIVE, capabilities, greeting, scramble};
 use crate::protocol::handshake::is_tls_request;
-use crate::protocol::reply::{err_packet, ok_packet};
+use crate::protocol::reply::{
+    ER_ACCESS_DENIED_ERROR, access_denied_message, err_packet, ok_packet,
+};
 use crate::protocol::{PacketStream, ProtocolError, Socket};
 use crate::session::tls::{LegOptions, accept_client};
 use crate::tls::ClientTls;
 
 /// ER_NOT_SUPPORTED_AUTH_MODE, for a replica asking for TLS that is not offered.
 const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
-/// ER_ACCESS_DENIED_ERROR: a wrong account, or clear text under `--tls-required`.
-const ER_ACCESS_DENIED_ERROR: u16 = 1045;
 
 /// What the replica's leg may or must be encrypted with.
 #[derive(Clone, Copy)]
@@ -108,15 +108,8 @@ pub async fn authenticate(
                 what: "handshake response",
             })?;
     let user = String::from_utf8_lossy(parsed.user()).into_owned();
-    let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
-    let denied = |with_password: bool| {
-        format!(
-            "Access denied for user '{user}'@'{host}' (using password: {})",
-            if with_password { "YES" } else { "NO" }
-        )
-    };
     if encryption.tls.is_some_and(|t| t.required) && !client.is_tls() {
-        let message = denied(!parsed.scramble_buf().is_empty());
+        let message = access_denied_message(&user, peer, !parsed.scramble_buf().is_empty());
         warn!(%peer, %user, "refused a replica in clear text (--tls-required): {message}");
         return refuse(client, ER_ACCESS_DENIED_ERROR, b"28000", &message).await;
     }
@@ -148,7 +141,7 @@ pub async fn authenticate(
         .unwrap_or_default()
     };
     if user != account.user || token != expected {
-        let message = denied(!token.is_empty());
+        let message = access_denied_message(&user, peer, !token.is_empty());
         return refuse(client, ER_ACCESS_DENIED_ERROR, b"28000", &message).await;
     }
     client
